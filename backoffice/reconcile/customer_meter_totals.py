@@ -4,6 +4,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 from backoffice.models import Customer, Invoice, MeterAssignment, Payment
+from backoffice.models.types import one_of
 from backoffice.posting.formulas import customer_meter_sums_sql
 from backoffice.reconcile.base import Check, CheckedField, Scope
 
@@ -26,7 +27,7 @@ class CustomerMeterTotals(Check):
         return [CheckedField(name, customers.c[name], expected) for name, expected in customer_meter_sums_sql().items()]
 
     def scope_conditions(self, scope: Scope):
-        return [customers.c.id.in_(scope.customer_ids)] if scope.customer_ids else []
+        return [one_of(customers.c.id, scope.customer_ids)] if scope.customer_ids else []
 
     def sources(self):
         """The customer's periods of its meters, and those meters' invoices and payments."""

@@ -4,6 +4,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import case, update
 
 from backoffice.models import Customer, CustomerStatus
+from backoffice.models.types import one_of
 from backoffice.posting.formulas import status_sql
 from backoffice.posting.locking import lock_customers
 from backoffice.reconcile.base import Check, CheckedField, Scope
@@ -32,7 +33,7 @@ class CustomerStatusCheck(Check):
         ]
 
     def scope_conditions(self, scope: Scope):
-        return [customers.c.id.in_(scope.customer_ids)] if scope.customer_ids else []
+        return [one_of(customers.c.id, scope.customer_ids)] if scope.customer_ids else []
 
     def write(self, connection, ids):
         lock_customers(connection, ids)  # a movement in flight commits first, and its balance is then read

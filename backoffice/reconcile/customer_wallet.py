@@ -4,6 +4,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select, update
 
 from backoffice.models import BalanceTransaction, Customer
+from backoffice.models.types import one_of
 from backoffice.posting.locking import lock_customers
 from backoffice.posting.sql import ledger_sums
 from backoffice.reconcile.base import Check, CheckedField, Scope
@@ -18,7 +19,7 @@ def _per_customer(customer_ids: tuple[int, ...] | None):
     """One pass over the ledger (of these customers), grouped by customer."""
     query = select(ledger.c.customer_id, *(expr.label(name) for name, expr in ledger_sums(ledger).items()))
     if customer_ids:
-        query = query.where(ledger.c.customer_id.in_(customer_ids))
+        query = query.where(one_of(ledger.c.customer_id, customer_ids))
     return query.group_by(ledger.c.customer_id).subquery("ledger_sums")
 
 
@@ -45,7 +46,7 @@ class CustomerWallet(Check):
 
     def scope_conditions(self, scope: Scope):
         # A balance sums the whole ledger: a month scope does not narrow it.
-        return [customers.c.id.in_(scope.customer_ids)] if scope.customer_ids else []
+        return [one_of(customers.c.id, scope.customer_ids)] if scope.customer_ids else []
 
     def write(self, connection, ids):
         lock_customers(connection, ids)  # a movement in flight commits first, and is then included

@@ -4,6 +4,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import ARRAY, Integer, func, literal, select
 
 from backoffice.models import Customer
+from backoffice.models.types import one_of
 from backoffice.posting.locking import lock_customers
 from backoffice.reconcile.base import Check, CheckedField, Scope
 
@@ -31,7 +32,7 @@ class CustomerWords(Check):
         return [CheckedField("words", wrong, literal(0), scale=0, adds=False)]
 
     def scope_conditions(self, scope: Scope):
-        return [customers.c.id.in_(scope.customer_ids)] if scope.customer_ids else []
+        return [one_of(customers.c.id, scope.customer_ids)] if scope.customer_ids else []
 
     def write(self, connection, ids):
         lock_customers(connection, ids)  # a rename in flight commits first, and its words are then written

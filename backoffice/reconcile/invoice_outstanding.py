@@ -11,6 +11,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 from backoffice.models import Invoice, MeterAssignment, Payment
+from backoffice.models.types import one_of
 from backoffice.posting.formulas import invoice_outstanding_sql, payment_unapplied_sql
 from backoffice.reconcile.base import Check, CheckedField, Scope
 
@@ -25,7 +26,7 @@ class _Allocated(Check):
     def scope_conditions(self, scope: Scope):
         if not scope.customer_ids:
             return []
-        held = select(assignments.c.meter_id).where(assignments.c.customer_id.in_(scope.customer_ids))
+        held = select(assignments.c.meter_id).where(one_of(assignments.c.customer_id, scope.customer_ids))
         return [self.table.c.meter_id.in_(held)]
 
     def sources(self):

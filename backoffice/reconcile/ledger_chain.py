@@ -7,7 +7,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import BigInteger, and_, func, literal, or_, select, union, union_all
 
 from backoffice.models import BalanceTransaction, Customer, TamperedEvidence
-from backoffice.models.types import Balance
+from backoffice.models.types import Balance, one_of
 from backoffice.platform.sentences import Sentence
 from backoffice.reconcile.base import CheckedField, ChunkedCheck, Part, Scope, differs
 from backoffice.reconcile.night import sealed_since
@@ -170,7 +170,7 @@ def _in_scope(columns, scope: Scope) -> list:
     """The conditions of ``scope`` on the ledger's ``columns`` (or the chain's)."""
     conditions = []
     if scope.customer_ids:
-        conditions.append(columns.customer_id.in_(scope.customer_ids))
+        conditions.append(one_of(columns.customer_id, scope.customer_ids))
     if scope.from_month:
         conditions.append(columns.created_at >= datetime.combine(scope.from_month, time(), UTC))
     return conditions
@@ -183,7 +183,7 @@ def held_customers(connection, customer_ids: list[int]) -> dict[int, str]:
     broken = (
         select(customers.c.id, customers.c.code, func.min(chain.c.id))
         .select_from(chain.join(customers, customers.c.id == chain.c.customer_id))
-        .where(chain.c.customer_id.in_(customer_ids), differs(check.fields()))
+        .where(one_of(chain.c.customer_id, customer_ids), differs(check.fields()))
         .group_by(customers.c.id, customers.c.code)
     )
     return {

@@ -48,7 +48,9 @@ def measured_and_collected(check: Check, fields, conditions, with_sums: bool) ->
     The scan counts the rows in scope (and sums what is asked) and collects the wrong ones' keys with ``keys_of``
     (migration 0047), which PostgreSQL 15 runs in its parallel workers as it does the count; the wrong rows are then
     read again by their keys, in the same statement and so the same snapshot: a second scan of the table only to
-    count it cost 15–18 % of a raw count of the wrong rows. A row is kept, as the scan kept its key, only if wrong.
+    count it cost 15–18 % of a raw count of the wrong rows. A row is kept, as the scan kept its key, only if wrong;
+    it is read by its key alone (the scan kept only keys in scope): given the scope's conditions again, the planner
+    may read every row in scope by them, each compared anew, when the scan found none wrong.
     """
     width = len(fields)
     wrong = differs(fields)
@@ -65,7 +67,7 @@ def measured_and_collected(check: Check, fields, conditions, with_sums: bool) ->
     compared = (
         select(*compared_columns(check, fields))
         .select_from(check.table)
-        .where(check.key == any_(found.c["keys"]), *conditions, wrong)
+        .where(check.key == any_(found.c["keys"]), wrong)
         .lateral("compared")
     )
     rows = (

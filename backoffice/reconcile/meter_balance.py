@@ -4,6 +4,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 from backoffice.models import Invoice, Meter, MeterAssignment, Payment
+from backoffice.models.types import one_of
 from backoffice.posting.formulas import meter_balance_sql, meter_overpayment_sql
 from backoffice.reconcile.base import Check, CheckedField, Scope
 
@@ -34,7 +35,7 @@ class MeterBalance(Check):
         if not scope.customer_ids:
             return []
         return [
-            meters.c.id.in_(select(assignments.c.meter_id).where(assignments.c.customer_id.in_(scope.customer_ids)))
+            meters.c.id.in_(select(assignments.c.meter_id).where(one_of(assignments.c.customer_id, scope.customer_ids)))
         ]
 
     def sources(self):

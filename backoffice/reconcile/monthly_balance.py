@@ -7,7 +7,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import Date, FromClause, case, cast, func, select, true, union
 
 from backoffice.models import BalanceTransaction, Customer, MonthlyCustomerBalance
-from backoffice.models.types import Month, month_of_date
+from backoffice.models.types import Month, month_of_date, one_of
 from backoffice.posting.months import STORED, expected_months, recalculate
 from backoffice.reconcile.base import Check, CheckedField, ExpectedBeside, Part, Scope
 from backoffice.reconcile.ledger_chain import held_customers
@@ -189,7 +189,7 @@ class MonthlyBalance(Check):
     def scope_conditions(self, scope: Scope):
         conditions = []
         if scope.customer_ids:
-            conditions.append(self.key.in_(scope.customer_ids))
+            conditions.append(one_of(self.key, scope.customer_ids))
         if scope.from_month:
             conditions.append(self.period >= str(Month.of(scope.from_month)))
         return conditions
@@ -197,11 +197,11 @@ class MonthlyBalance(Check):
     def key_bounds(self, scope: Scope):
         """From the customers: cheaper than the expected months, and a superset of their keys."""
         bounds = select(func.min(customers.c.id), func.max(customers.c.id))
-        return bounds.where(customers.c.id.in_(scope.customer_ids)) if scope.customer_ids else bounds
+        return bounds.where(one_of(customers.c.id, scope.customer_ids)) if scope.customer_ids else bounds
 
     def keys(self, scope: Scope):
         ids = select(customers.c.id.label("key"))
-        return ids.where(customers.c.id.in_(scope.customer_ids)) if scope.customer_ids else ids
+        return ids.where(one_of(customers.c.id, scope.customer_ids)) if scope.customer_ids else ids
 
     def write_entities(self, connection, entities):
         """Recalculate the customers from the earliest wrong month: earlier months are right and stay as they are."""

@@ -5,7 +5,7 @@ from sqlalchemy import func
 from sqlalchemy_continuum.utils import version_class
 
 from backoffice.models import Order, grand_total_of
-from backoffice.models.types import Money
+from backoffice.models.types import Money, one_of
 from backoffice.reconcile.base import CheckedField, ChunkedCheck, Scope
 from backoffice.reconcile.night import sealed_since
 
@@ -31,7 +31,7 @@ class OrderGrandTotal(ChunkedCheck):
     def scope_conditions(self, scope: Scope):
         conditions = []
         if scope.customer_ids:
-            conditions.append(orders.c.customer_id.in_(scope.customer_ids))
+            conditions.append(one_of(orders.c.customer_id, scope.customer_ids))
         if scope.from_month:
             conditions.append(orders.c.closing_date >= scope.from_month)
         return conditions

@@ -7,7 +7,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import and_, exists, func, select
 
 from backoffice.models import AccountManager, Order, OrderMonthTotal
-from backoffice.models.types import Month, first_of_month, month_of_date, next_month
+from backoffice.models.types import Month, first_of_month, month_of_date, next_month, one_of
 from backoffice.posting.formulas import order_month_totals_sql
 from backoffice.posting.hooks import recompute_order_month_totals
 from backoffice.reconcile.base import Check, CheckedField, ExpectedBeside, Scope
@@ -25,7 +25,7 @@ def _parts(customer_ids: tuple[int, ...] | None, from_month: date | None) -> Exp
         theirs_orders = orders.alias("theirs_orders")
         theirs = (
             select(theirs_orders.c.account_manager_id, first_of_month(theirs_orders.c.closing_date).label("month"))
-            .where(theirs_orders.c.customer_id.in_(customer_ids))
+            .where(one_of(theirs_orders.c.customer_id, customer_ids))
             .distinct()
             .subquery("theirs")
         )
@@ -99,7 +99,7 @@ class OrderMonthTotals(Check):
             conditions.append(
                 exists(
                     select(orders.c.id).where(
-                        orders.c.customer_id.in_(scope.customer_ids),
+                        one_of(orders.c.customer_id, scope.customer_ids),
                         orders.c.account_manager_id == key,
                         orders.c.closing_date >= month,
                         orders.c.closing_date < next_month(month),

@@ -17,6 +17,7 @@ from backoffice.models import (
     whose_readings,
 )
 from backoffice.models.metering import READING
+from backoffice.models.types import one_of
 from backoffice.platform.money import unit_places
 from backoffice.platform.sentences import Sentence
 from backoffice.posting.formulas import charged_sql, pricing_of, total_price_sql, volume_sm3_sql
@@ -56,7 +57,7 @@ class ReadingCalculation(Check):
         self.customer_ids, self.part = customer_ids, part
         charged = charged_for_readings()
         if customer_ids:
-            charged = charged.where(ledger.c.customer_id.in_(customer_ids))
+            charged = charged.where(one_of(ledger.c.customer_id, customer_ids))
         if part is not None:  # by the index of the movements' references: the part's readings' alone
             charged = charged.where(part.holds(ledger.c.reference_id, readings.name))
         self.charged = charged.subquery("charged")
@@ -151,7 +152,7 @@ class ReadingCalculation(Check):
     def scope_conditions(self, scope: Scope):
         conditions = []
         if scope.customer_ids:
-            conditions.append(priced.c.customer_id.in_(scope.customer_ids))
+            conditions.append(one_of(priced.c.customer_id, scope.customer_ids))
         if scope.from_month:
             conditions.append(priced.c.reading_date >= scope.from_month)
         return conditions

@@ -4,7 +4,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import exists, select
 
 from backoffice.models import Order, Target
-from backoffice.models.types import next_month
+from backoffice.models.types import next_month, one_of
 from backoffice.posting.formulas import achieved_amount_sql
 from backoffice.reconcile.base import Check, CheckedField, Scope
 
@@ -32,7 +32,7 @@ class TargetAchieved(Check):
             conditions.append(
                 exists(
                     select(orders.c.id).where(
-                        orders.c.customer_id.in_(scope.customer_ids),
+                        one_of(orders.c.customer_id, scope.customer_ids),
                         orders.c.account_manager_id == targets.c.account_manager_id,
                         orders.c.closing_date >= targets.c.period_start,
                         orders.c.closing_date < next_month(targets.c.period_start),

@@ -177,17 +177,18 @@ def _figures(by: dict[str, dict], name: str) -> dict:
     return by.setdefault(name, {"rows": 0, "found": 0, "rejected": 0, "totals": {}})
 
 
-VERIFIED_ONE_BY_ONE = 1000
-"""Up to this many customers, the verify at the end checks them by name; beyond, it checks every customer."""
-
-
 def _verify(customer_ids: list[int], user: User | None) -> dict | None:
-    """A verify of the customers the import touched: what it found (a run anyone can open), or why it did not run."""
+    """A verify of the customers the import touched, however many (its work grows with them, not with the
+    installation): what it found (a run anyone can open), or why it did not run."""
     if not customer_ids:
         return None
-    scope = Scope(customer_ids=tuple(customer_ids)) if len(customer_ids) <= VERIFIED_ONE_BY_ONE else Scope()
     try:
-        run = engine.run(RunMode.VERIFY, scope=scope, trigger=RunTrigger.USER if user else RunTrigger.CLI, user=user)
+        run = engine.run(
+            RunMode.VERIFY,
+            scope=Scope(customer_ids=tuple(customer_ids)),
+            trigger=RunTrigger.USER if user else RunTrigger.CLI,
+            user=user,
+        )
     except RunRefused as refusal:
         return {"refused": str(refusal)}
     results = db.session.scalars(select(CheckResult).where(CheckResult.run_id == run.id)).all()

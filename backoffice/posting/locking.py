@@ -7,10 +7,11 @@ not wait for the key share a foreign key takes (a payment inserted for a meter),
 
 from __future__ import annotations
 
-from sqlalchemy import Table, bindparam, select
+from sqlalchemy import ARRAY, Integer, Table, any_, bindparam, select
 from sqlalchemy.engine import Connection
 
 from backoffice.models import Customer
+from backoffice.models.types import one_of
 
 customers = Customer.__table__
 
@@ -21,7 +22,7 @@ _LOCK_CUSTOMERS = (
         customers.c.balance,
         customers.c.use_realtime_calculation,
     )
-    .where(customers.c.id.in_(bindparam("ids", expanding=True)))
+    .where(customers.c.id == any_(bindparam("ids", type_=ARRAY(Integer))))
     .order_by(customers.c.id)
     .with_for_update(key_share=True)
 )
@@ -34,7 +35,7 @@ def lock_customers(connection: Connection, ids) -> list:
 
 def lock_rows(connection: Connection, table: Table, ids) -> None:
     """Lock rows of another table (meters, accounts) for the rest of the transaction."""
-    lock_where(connection, table, table.c.id.in_(sorted(ids)))
+    lock_where(connection, table, one_of(table.c.id, ids))
 
 
 def lock_where(connection: Connection, table: Table, *conditions) -> list[int]:

@@ -17,7 +17,7 @@ from sqlalchemy.engine import Connection
 
 from backoffice.evidence import sealing
 from backoffice.models import WALLET_KINDS, BalanceTransaction, Customer
-from backoffice.models.types import utcnow
+from backoffice.models.types import one_of, utcnow
 from backoffice.posting import journal, periods
 from backoffice.posting.installation import Installation
 from backoffice.posting.keys import OWN
@@ -160,7 +160,7 @@ def refuse_if_closed(connection: Connection, customer_ids) -> None:
     their locks."""
     closed = connection.execute(
         select(customers.c.code)
-        .where(customers.c.id.in_(customer_ids), customers.c.closed_at.is_not(None))
+        .where(one_of(customers.c.id, customer_ids), customers.c.closed_at.is_not(None))
         .order_by(customers.c.id)
         .limit(1)
     ).scalar_one_or_none()

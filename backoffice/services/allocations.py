@@ -17,7 +17,7 @@ from sqlalchemy import insert, select, union, update
 from backoffice.evidence import sealing, verifying
 from backoffice.models import AllocationHow, Invoice, Meter, MeterAssignment, Payment, PaymentAllocation, covers
 from backoffice.models.history import HistoryOperation, record
-from backoffice.models.types import utcnow
+from backoffice.models.types import one_of, utcnow
 from backoffice.platform.money import ZERO
 from backoffice.posting.formulas import counted_allocation, invoice_outstanding_sql, payment_unapplied_sql
 from backoffice.posting.locking import lock_customers, lock_rows
@@ -97,7 +97,7 @@ def read_many(connection, meter_ids: list[int], *, user_id: int | None = None) -
             select(table.c.meter_id, table.c.id, table.c.amount, on, held.c.customer_id)
             .add_columns(table.c.withdrawn_at.is_not(None), *extra)
             .outerjoin(held, (held.c.meter_id == table.c.meter_id) & covers(held.c, on))
-            .where(table.c.meter_id.in_(meter_ids))
+            .where(one_of(table.c.meter_id, meter_ids))
         )
         found: dict[int, dict[int, Dated]] = defaultdict(dict)
         for meter_id, *row in connection.execute(query):
@@ -113,7 +113,7 @@ def read_many(connection, meter_ids: list[int], *, user_id: int | None = None) -
             allocations.c.amount,
             allocations.c.how,
         )
-        .where(allocations.c.meter_id.in_(meter_ids), _live(), counted_allocation(allocations))
+        .where(one_of(allocations.c.meter_id, meter_ids), _live(), counted_allocation(allocations))
         .order_by(allocations.c.id)
     )
     meter_invoices = dated(invoices, invoices.c.issued_on, invoices.c.number)
@@ -158,7 +158,7 @@ def reverse(connection, meter: MeterState, live: Live, reason: str | None = None
 def lock(connection, meter_ids, *, also=()) -> list[int]:
     """Lock every customer who has held these meters (and the customers ``also`` names), then the meters, in the one
     order (customers, then meters), before anything is read to be written; the customers locked, in id order."""
-    holders = select(assignments.c.customer_id).where(assignments.c.meter_id.in_(list(meter_ids)))
+    holders = select(assignments.c.customer_id).where(one_of(assignments.c.meter_id, meter_ids))
     locked = sorted(set(connection.execute(holders).scalars()) | set(also))
     lock_customers(connection, locked)
     lock_rows(connection, meters, meter_ids)
@@ -172,7 +172,7 @@ def settle_meters(connection, meter_ids, *, user_id: int | None = None, stored: 
     its holder (payments oldest first), those applications appended at once for all the meters. Not ``stored``: the
     caller, allocating more, stores the meters' figures once (:func:`store`)."""
     ids = sorted(meter_ids)
-    untrusted = verifying.untrusted(connection, "payment_allocations", allocations.c.meter_id.in_(ids))
+    untrusted = verifying.untrusted(connection, "payment_allocations", one_of(allocations.c.meter_id, ids))
     applied: list[Given] = []
     states = read_many(connection, billed(connection, ids), user_id=user_id)
     for meter in states:
@@ -191,7 +191,7 @@ def billed(connection, meter_ids: list[int]) -> list[int]:
     (a new installation's meters, assigned by the thousand)."""
     billed = union(
         *(
-            select(table.c.meter_id).where(table.c.meter_id.in_(meter_ids))
+            select(table.c.meter_id).where(one_of(table.c.meter_id, meter_ids))
             for table in (invoices, payments, allocations)
         )
     ).subquery()
@@ -217,9 +217,11 @@ def store(connection, meter_ids) -> None:
     """Each invoice's outstanding and each payment's unapplied part, from the allocations (one statement each)."""
     ids = sorted(meter_ids)
     connection.execute(
-        update(invoices).where(invoices.c.meter_id.in_(ids)).values(outstanding=invoice_outstanding_sql())
+        update(invoices).where(one_of(invoices.c.meter_id, ids)).values(outstanding=invoice_outstanding_sql())
     )
-    connection.execute(update(payments).where(payments.c.meter_id.in_(ids)).values(unapplied=payment_unapplied_sql()))
+    connection.execute(
+        update(payments).where(one_of(payments.c.meter_id, ids)).values(unapplied=payment_unapplied_sql())
+    )
 
 
 def _reverse_what_no_longer_holds(connection, meter: MeterState) -> None:
@@ -299,7 +301,7 @@ def append_many(connection, given: list[Given], how: AllocationHow, user_id: int
             insert(allocations).returning(allocations.c.id, sort_by_parameter_order=True), rows
         ).scalars()
     )
-    record(connection, PaymentAllocation, allocations.c.id.in_(ids), HistoryOperation.CREATE)
+    record(connection, PaymentAllocation, one_of(allocations.c.id, ids), HistoryOperation.CREATE)
     sealing.written(connection, "payment_allocations", [(allocation_id, 0) for allocation_id in ids])
     return ids
 

@@ -18,7 +18,7 @@ from decimal import Decimal
 from flask import current_app
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import insert, select, tuple_, update
+from sqlalchemy import Integer, String, insert, select, tuple_, update
 from sqlalchemy.orm import joinedload
 
 from backoffice.evidence import verifying
@@ -36,7 +36,7 @@ from backoffice.models import (
     covers,
 )
 from backoffice.models.history import HistoryOperation, record
-from backoffice.models.types import local_date_of, utcnow
+from backoffice.models.types import given_rows, local_date_of, one_of, utcnow
 from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import db
 from backoffice.platform.i18n import named_date
@@ -203,7 +203,7 @@ def add_invoices(new: Sequence[NewInvoice], *, user: User | None = None) -> list
             for position, line in enumerate(invoice.lines, 1)
         ]:
             connection.execute(insert(InvoiceLine.__table__), kept)
-        record(connection, Invoice, invoices.c.id.in_(ids), HistoryOperation.CREATE)
+        record(connection, Invoice, one_of(invoices.c.id, ids), HistoryOperation.CREATE)
         allocations.settle_meters(connection, meter_ids, user_id=user.id if user else None, stored=False)
         if owed := [(invoice_id, i.owed) for invoice_id, i in zip(ids, new, strict=True) if i.owed is not None]:
             _settle(connection, owed, user, leaving=True)
@@ -332,7 +332,7 @@ def add_payments(new: Sequence[NewPayment], *, user: User | None = None) -> list
             ],
         )
         ids = [entry.source_id for entry in posted]
-        record(connection, Payment, payments.c.id.in_(ids), HistoryOperation.CREATE)
+        record(connection, Payment, one_of(payments.c.id, ids), HistoryOperation.CREATE)
         read: dict[int, allocations.MeterState] = {}
         for payment, payment_id in zip(new, ids, strict=True):
             if payment.invoice_ids:
@@ -459,7 +459,7 @@ def _settle(
     found = {
         row.id: row
         for row in connection.execute(
-            select(invoices, invoice_outstanding_sql().label("asks")).where(invoices.c.id.in_(wanted))
+            select(invoices, invoice_outstanding_sql().label("asks")).where(one_of(invoices.c.id, wanted))
         )
     }
     asks = {invoice_id: row.asks for invoice_id, row in found.items()}
@@ -490,7 +490,7 @@ def _settle(
         ],
     )
     ids = [entry.source_id for entry in posted]
-    record(connection, Payment, payments.c.id.in_(ids), HistoryOperation.CREATE)
+    record(connection, Payment, one_of(payments.c.id, ids), HistoryOperation.CREATE)
     # Each applied whole to its invoice, which asks at least as much (read under the meters' locks): one statement.
     allocations.append_many(
         connection,
@@ -736,10 +736,10 @@ def _store_balances(connection, meter_ids, customer_ids) -> None:
     """The meters' balances, then their customers' totals (every customer who held them, locked by the caller)."""
     connection.execute(
         update(meters)
-        .where(meters.c.id.in_(sorted(meter_ids)))
+        .where(one_of(meters.c.id, meter_ids))
         .values(balance=meter_balance_sql(), overpayment=meter_overpayment_sql())
     )
-    connection.execute(update(customers).where(customers.c.id.in_(customer_ids)).values(customer_meter_sums_sql()))
+    connection.execute(update(customers).where(one_of(customers.c.id, customer_ids)).values(customer_meter_sums_sql()))
 
 
 def active_assignment(meter_id: int) -> MeterAssignment | None:
@@ -825,7 +825,7 @@ def _holders_on(connection, dated: list[tuple[int, date, int | None]]) -> list[i
     for row in connection.execute(
         select(
             assignments.c.meter_id, assignments.c.customer_id, assignments.c.started_on, assignments.c.ended_on
-        ).where(assignments.c.meter_id.in_({meter_id for meter_id, _on, _customer in dated}))
+        ).where(one_of(assignments.c.meter_id, {meter_id for meter_id, _on, _customer in dated}))
     ):
         periods[row.meter_id].append(row)
     held = []
@@ -865,7 +865,7 @@ def refuse_closed(*customer_ids: int) -> None:
 def closed_customers(customer_ids) -> dict[int, str]:
     """The closed customers among these, by id: their codes (read as committed now, see :func:`refuse_closed`)."""
     found = db.session.execute(
-        select(Customer.id, Customer.code).where(Customer.id.in_(customer_ids), Customer.closed_at.is_not(None))
+        select(Customer.id, Customer.code).where(one_of(Customer.id, customer_ids), Customer.closed_at.is_not(None))
     )
     return dict(found.all())
 
@@ -922,7 +922,7 @@ def _refuse_number_taken(number: str, invoice_id: int | None = None) -> None:
 def _refuse_numbers_taken(numbers: list[str]) -> None:
     """Refuse the first number another invoice has, or that comes twice."""
     with db.session.no_autoflush:
-        taken = set(db.session.scalars(select(Invoice.number).where(Invoice.number.in_(numbers))))
+        taken = set(db.session.scalars(select(Invoice.number).where(one_of(Invoice.number, numbers))))
     for number in numbers:
         if number in taken:
             raise BillingError(_("Invoice number %(number)s is already used.", number=number), "number")
@@ -940,7 +940,10 @@ def _refuse_references_taken(connection, given: list[tuple[int, str]], payment_i
     taken = set(
         connection.execute(
             select(payments.c.meter_id, payments.c.reference).where(
-                tuple_(payments.c.meter_id, payments.c.reference).in_(sorted(wanted)), payments.c.id != payment_id
+                tuple_(payments.c.meter_id, payments.c.reference).in_(
+                    select(*given_rows("wanted", sorted(wanted), meter_id=Integer, reference=String).c)
+                ),
+                payments.c.id != payment_id,
             )
         ).all()
     )

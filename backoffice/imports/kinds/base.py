@@ -25,7 +25,7 @@ from backoffice.models import (
     User,
     covers,
 )
-from backoffice.models.types import given_rows
+from backoffice.models.types import given_rows, one_of
 from backoffice.platform.extensions import db
 from backoffice.platform.i18n import LANGUAGES, named_date
 from backoffice.platform.roles import Role
@@ -278,7 +278,9 @@ def _ids(model, column, wanted: set) -> dict:
     found: dict = {}
     wanted = sorted(wanted)
     for start in range(0, len(wanted), 5000):
-        found.update(db.session.execute(select(column, model.id).where(column.in_(wanted[start : start + 5000]))).all())
+        found.update(
+            db.session.execute(select(column, model.id).where(one_of(column, wanted[start : start + 5000]))).all()
+        )
     return found
 
 
@@ -432,7 +434,7 @@ METER_DUE = Stated(
 def _holders(rows: list[Row]) -> set[int]:
     meter_ids = {row["meter_id"] for row in rows}
     return set(
-        db.session.scalars(select(MeterAssignment.customer_id).where(MeterAssignment.meter_id.in_(meter_ids))).all()
+        db.session.scalars(select(MeterAssignment.customer_id).where(one_of(MeterAssignment.meter_id, meter_ids))).all()
     )
 
 

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import select, tuple_
+from sqlalchemy import Date, Integer, select, tuple_
 
 from backoffice.imports import values as read
 from backoffice.imports.kinds.base import METER, Field, ImportKind, Row, _refer_meters, _stored, _text
@@ -16,6 +16,7 @@ from backoffice.models import (
     MeterReading,
     User,
 )
+from backoffice.models.types import given_rows
 from backoffice.platform.extensions import db
 from backoffice.platform.i18n import number_locale
 from backoffice.platform.money import format_plain
@@ -133,7 +134,14 @@ def _readers(rows: list[Row]) -> set[int]:
         db.session.scalars(
             select(MeterReading.customer_id).where(
                 tuple_(MeterReading.meter_id, MeterReading.reading_date).in_(
-                    [(row["meter_id"], row["reading_date"]) for row in rows]
+                    select(
+                        *given_rows(
+                            "read",
+                            [(row["meter_id"], row["reading_date"]) for row in rows],
+                            meter_id=Integer,
+                            reading_date=Date,
+                        ).c
+                    )
                 )
             )
         ).all()

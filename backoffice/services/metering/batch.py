@@ -18,7 +18,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import Date, Integer, String, cast, func, insert, literal, select, true
 from sqlalchemy.engine import Connection
 
-from backoffice.evidence.quarantine import Quarantined, customers_held
+from backoffice.evidence.quarantine import Quarantined, quarantined_ids
 from backoffice.models import (
     Customer,
     CustomerPricing,
@@ -35,7 +35,7 @@ from backoffice.models import (
 )
 from backoffice.models.history import HistoryOperation, record
 from backoffice.models.metering import ReadingOutOfRange
-from backoffice.models.types import given_rows, utcnow
+from backoffice.models.types import given_rows, one_of, utcnow
 from backoffice.platform.extensions import db
 from backoffice.platform.i18n import named_date, number_locale
 from backoffice.platform.money import format_number, unit_places
@@ -165,7 +165,7 @@ def _insert(connection: Connection, entries: list[Entry], examined: list[Examine
     ids = list(
         connection.execute(insert(readings).returning(readings.c.id, sort_by_parameter_order=True), rows).scalars()
     )
-    record(connection, MeterReading, readings.c.id.in_(ids), HistoryOperation.CREATE)
+    record(connection, MeterReading, one_of(readings.c.id, ids), HistoryOperation.CREATE)
     return ids
 
 
@@ -268,7 +268,7 @@ def examine(connection: Connection, entries: Sequence[Entry]) -> list[Examined]:
 
 def _meters(entries: list[Entry]) -> dict[int, Meter]:
     ids = {entry.meter_id for entry in entries if _is_id(entry.meter_id)}
-    return {meter.id: meter for meter in db.session.scalars(select(Meter).where(Meter.id.in_(ids)))} if ids else {}
+    return {meter.id: meter for meter in db.session.scalars(select(Meter).where(one_of(Meter.id, ids)))} if ids else {}
 
 
 def _is_id(value) -> bool:
@@ -369,16 +369,17 @@ def _customers(connection: Connection, ids: set[int]) -> dict[int, _Holder]:
     """The customers, by id: their code, whether closed, kept in real time and quarantined."""
     if not ids:
         return {}
-    quarantined = customers_held(connection, sorted(ids))
     rows = connection.execute(
-        select(customers.c.id, customers.c.code, customers.c.closed_at, customers.c.use_realtime_calculation).where(
-            customers.c.id.in_(sorted(ids))
-        )
+        select(
+            customers.c.id,
+            customers.c.code,
+            customers.c.closed_at,
+            customers.c.use_realtime_calculation,
+            customers.c.id.in_(quarantined_ids()).label("quarantined"),
+        ).where(one_of(customers.c.id, ids))
     )
     return {
-        row.id: _Holder(
-            row.id, row.code, row.closed_at is not None, row.use_realtime_calculation, row.id in quarantined
-        )
+        row.id: _Holder(row.id, row.code, row.closed_at is not None, row.use_realtime_calculation, row.quarantined)
         for row in rows
     }
 

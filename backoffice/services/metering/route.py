@@ -32,6 +32,7 @@ from backoffice.models import (
     covers,
 )
 from backoffice.models.metering import VOLUME_PLACES
+from backoffice.models.types import one_of
 from backoffice.platform.extensions import db
 from backoffice.posting.formulas import pricing_of
 from backoffice.services.metering.index import LastIndex
@@ -157,7 +158,7 @@ def route_sheet(
     )
     order = [customers.c.code, meters.c.serial]
     if meter_ids is not None:
-        whose = meters.c.id.in_(meter_ids)
+        whose = one_of(meters.c.id, meter_ids)
     elif route is not None:
         whose = customers.c.route == route
         order.insert(0, customers.c.route_stop.asc().nulls_last())

@@ -383,6 +383,8 @@ def write(record: Import, table: Table, user: User | None, left_out: frozenset[i
                     db.session.execute(select(func.pg_advisory_xact_lock(advisory_key(f"import:{kind.name}", 8))))
                     unchanged = checked.unchanged
                     batch = Batch([entry for entry in _once_a_key(kind, batch, checked) if entry[0] not in left_out])
+                    if kind.locks:
+                        kind.locks([record_ for _ordinal, _row, record_ in batch.read])
                     # Valid rows alone: those the write would refuse are found by rehearsing it, and left out.
                     rehearse = kind.rehearse() if kind.rehearse and record.valid_only else None
                     good = _good(kind, batch, checked, rehearse, took_over)

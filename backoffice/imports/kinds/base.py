@@ -93,6 +93,9 @@ class ImportKind:
     refers: Callable[[list[Row]], dict[int, tuple[str, str]]] = lambda rows: {}
     """What the rows refer to, looked up: the ids added to each row; the position of a row whose reference is not
     found, with its column and why."""
+    locks: Callable[[list[Row]], None] | None = None
+    """What the write of a chunk locks before the chunk is checked again (``refers``): what the check finds then still
+    holds when the rows are written, which need not check it again."""
     stated: tuple[Stated, ...] = ()
     customers: Callable[[list[Row]], set[int]] = lambda rows: {row["customer_id"] for row in rows}
     """The customers the written rows touch: the verify at the end checks them."""

@@ -16,12 +16,12 @@ from backoffice.models import (
     MeterReading,
     User,
 )
-from backoffice.models.types import given_rows
+from backoffice.models.types import given_rows, one_of
 from backoffice.platform.extensions import db
 from backoffice.platform.i18n import number_locale
 from backoffice.platform.money import format_plain
 from backoffice.platform.roles import Role
-from backoffice.services.metering.batch import Entry, examine, record_readings
+from backoffice.services.metering.batch import Entry, examine, lock_holders, record_readings
 from backoffice.services.metering.index import MeterIndex
 from backoffice.services.metering.route import far_from_usual, route_sheet
 from backoffice.services.metering.values import MeteringError, checked_volume
@@ -68,7 +68,7 @@ def _refer_readings(rows: list[Row]) -> dict[int, tuple[str, str]]:
     batch = [(position, row) for position, row in enumerate(rows) if position not in refused]
     examined = examine(db.session.connection(), [_entry(row) for _position, row in batch])
     for found, (position, row) in zip(examined, batch, strict=True):
-        row["waits"] = None
+        row["waits"], row[EXAMINED] = None, found
         if found.rolled_from is not None:
             previous = found.rolled_from
             row["waits"] = {
@@ -125,8 +125,22 @@ def _stored_readings(rows: list[Row]) -> dict[tuple, Row]:
     )
 
 
+def _lock_holders(rows: list[Row]) -> None:
+    """Before a chunk is checked as it is written: its meters' holders on the days read, locked (as the write locks
+    them); the readings are then examined once, as they are checked."""
+    serials = {row["meter"] for row in rows if row.get("meter")}
+    meter_ids = dict(db.session.execute(select(Meter.serial, Meter.id).where(one_of(Meter.serial, serials))).all())
+    lock_holders(db.session.connection(), [(meter_ids.get(row.get("meter")), row.get("reading_date")) for row in rows])
+
+
 def _write_readings(rows: list[Row], user: User | None) -> None:
-    record_readings([_entry(row) for row in rows], user=user)
+    """The readings, as examined when the chunk was checked under their holders' locks (:func:`_lock_holders`)."""
+    examined = [row.get(EXAMINED) for row in rows]
+    record_readings([_entry(row) for row in rows], user=user, examined=None if None in examined else examined)
+
+
+EXAMINED = "_examined"
+"""Where a row keeps what :func:`examine` found of it, when checked."""
 
 
 def _readers(rows: list[Row]) -> set[int]:
@@ -259,6 +273,7 @@ READINGS = ImportKind(
     _write_readings,
     role=Role.FINANCE,
     refers=_refer_readings,
+    locks=_lock_holders,
     identify=_refer_meters,
     doubtful=_doubtful,
     history_of="reading_date",

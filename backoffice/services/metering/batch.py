@@ -109,19 +109,24 @@ def check_readings(entries: Sequence[Entry]) -> list[Refusal]:
     return refusals_of(examine(db.session.connection(), entries))
 
 
-def record_readings(entries: Sequence[Entry], *, user: User | None = None) -> list[int]:
+def record_readings(
+    entries: Sequence[Entry], *, user: User | None = None, examined: Sequence[Examined] | None = None
+) -> list[int]:
     """Record the batch's readings in one transaction, each for the customer who held its meter on its date; returns
     their ids, in the entries' order. Raises :class:`ReadingsRefused` with every entry refused (by position, as
-    :func:`check_readings` says them) before anything is written."""
+    :func:`check_readings` says them) before anything is written.
+
+    ``examined``: the entries as :func:`examine` found them in this transaction, under the locks
+    :func:`lock_holders` took of their holders before (an import's chunk, checked as it is written): not examined
+    again."""
     entries = list(entries)
     if not entries:
         return []
     with transaction() as session:
         connection = session.connection()
-        holders = _holders(connection, entries)
-        locked = lock_customers(connection, holders)
+        holders, locked = lock_holders(connection, [(entry.meter_id, entry.reading_date) for entry in entries])
         # Under the customers' locks: what was recorded meanwhile (the same meter and date, a later index) is seen.
-        examined = examine(connection, entries)
+        examined = examine(connection, entries) if examined is None else list(examined)
         if refused := refusals_of(examined):
             raise ReadingsRefused(refused)
         if {found.customer_id for found in examined} - holders:
@@ -169,16 +174,17 @@ def _insert(connection: Connection, entries: list[Entry], examined: list[Examine
     return ids
 
 
-def _holders(connection: Connection, entries: list[Entry]) -> set[int]:
-    """Who held the entries' meters on their dates, in one statement: the customers a batch locks before it is
-    examined (an entry that names no meter or date is refused by the examination)."""
+def lock_holders(connection: Connection, read: list[tuple[int, date]]) -> tuple[set[int], list]:
+    """Lock the customers who held the meters on the days they are read (``(meter_id, reading_date)``), found in one
+    statement: what a batch locks before it is examined (a pair that names no meter or date is refused by the
+    examination). Returns their ids, and their wallet columns as :func:`lock_customers` returns them."""
     keys = given_rows(
         "keys",
-        [(e.meter_id, e.reading_date) for e in entries if _is_id(e.meter_id) and isinstance(e.reading_date, date)],
+        [(meter_id, on) for meter_id, on in read if _is_id(meter_id) and isinstance(on, date)],
         meter_id=Integer,
         reading_date=Date,
     )
-    return set(
+    holders = set(
         connection.scalars(
             select(assignments.c.customer_id)
             .select_from(keys)
@@ -188,6 +194,7 @@ def _holders(connection: Connection, entries: list[Entry]) -> set[int]:
             )
         )
     )
+    return holders, lock_customers(connection, holders)
 
 
 def _defer(connection: Connection, reading_ids: list[int], user) -> None:

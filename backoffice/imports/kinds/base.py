@@ -13,7 +13,7 @@ from typing import Any
 from flask_babel import force_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import Date, Integer, func, select, tuple_
+from sqlalchemy import Date, Integer, func, select
 
 from backoffice.imports import values as read
 from backoffice.imports.values import Refused
@@ -400,17 +400,19 @@ def _both(*referrers):
 
 
 def _stored(query, key_columns, rows: list[Row], keys: list[tuple]) -> dict[tuple, Row]:
-    """Run ``query`` (its first columns the key's) for the rows' keys, in slices; each record by its key. The keys are
-    given as a table the query's rows are matched in (a list of pairs is planned as an ``OR`` of every pair, read
-    against each row the index finds)."""
+    """Run ``query`` (its first columns the key's) for the rows' keys, in slices; each record by its key. Each of the
+    key's columns is matched against an array of the values the keys give it, and the records of other keys (another
+    meter's reference) are left out here: pairs given as a list are planned as an ``OR`` of every pair, and as a
+    table, joined on the column every key shares (a route book's day) before the other, one pair to every reading of
+    that day."""
     found: dict[tuple, Row] = {}
     for start in range(0, len(keys), 2000):
-        wanted = given_rows(
-            "wanted", keys[start : start + 2000], **{f"key_{at}": key.type for at, key in enumerate(key_columns)}
-        )
-        condition = tuple_(*key_columns).in_(select(*wanted.c))
-        for record in db.session.execute(query.where(condition)):
-            found[tuple(record[: len(key_columns)])] = dict(record._mapping)
+        chosen = set(keys[start : start + 2000])
+        condition = [one_of(column, {key[at] for key in chosen}) for at, column in enumerate(key_columns)]
+        for record in db.session.execute(query.where(*condition)):
+            key = tuple(record[: len(key_columns)])
+            if key in chosen:
+                found[key] = dict(record._mapping)
     return found
 
 

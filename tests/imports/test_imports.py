@@ -234,6 +234,33 @@ def test_a_row_whose_key_exists_with_other_values_is_a_conflict_never_overwritte
     assert db.session.scalar(sa.select(Customer.name).where(Customer.code == "C001")) == "Hotel Melati"
 
 
+def test_a_key_of_two_columns_is_found_by_both_never_by_another_rows_parts(app, runner, tmp_path):
+    metered_customer("ONE", date(2026, 1, 1), Decimal("1000.00"), serial="M-ONE")
+    metered_customer("TWO", date(2026, 1, 1), Decimal("1000.00"), serial="M-TWO")
+    paid = tmp_path / "payments.csv"
+    paid.write_text(
+        "Meter serial;Payment reference;Amount;Paid on\nM-ONE;P-1;100;2026-10-05\nM-TWO;P-2;200;2026-10-05\n"
+    )
+    assert runner.invoke(args=["import", "payments", str(paid)]).exit_code == 0
+    # Each meter's reference is the other's: both rows are new payments, neither found stored nor a conflict.
+    paid.write_text(
+        "Meter serial;Payment reference;Amount;Paid on\nM-ONE;P-2;300;2026-10-05\nM-TWO;P-1;400;2026-10-05\n"
+    )
+    result = runner.invoke(args=["import", "payments", str(paid)])
+    assert result.exit_code == 0, result.output + result.stderr
+    stored = db.session.execute(
+        sa.select(Meter.serial, Payment.reference, Payment.amount).join(Meter, Meter.id == Payment.meter_id)
+    ).all()
+    assert sorted(stored) == [
+        ("M-ONE", "P-1", Decimal("100.00")),
+        ("M-ONE", "P-2", Decimal("300.00")),
+        ("M-TWO", "P-1", Decimal("400.00")),
+        ("M-TWO", "P-2", Decimal("200.00")),
+    ]
+    assert runner.invoke(args=["import", "payments", str(paid)]).exit_code == 0  # again: found stored, unchanged
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Payment)) == 4
+
+
 BAD_ROWS = {
     "a duplicated key": (
         "customers",

@@ -107,6 +107,21 @@ class AlreadyReversed(WalletError):
         self.reversal = reversal
 
 
+class ReversalWaits(WalletError):
+    """The movement's reversal is asked for and waits for an admin's decision: it is decided there, not posted
+    beside it."""
+
+    def __init__(self, original_id: int, request_id: int) -> None:
+        super().__init__(
+            _(
+                "The reversal of movement #%(id)s waits for an admin's decision: request #%(request)s. Approve or "
+                "reject it on the Approvals page.",
+                id=original_id,
+                request=request_id,
+            )
+        )
+
+
 def recharge(
     customer: Customer | int,
     amount: Decimal,
@@ -273,14 +288,20 @@ def reverse(
     refuse_again: bool = False,
 ) -> BalanceTransaction:
     """Undo a movement whole by appending its opposite; a movement is reversed at most once (a retry returns the
-    first reversal, or with ``refuse_again`` raises :class:`AlreadyReversed`, for a clerk who must be told).
+    first reversal, or with ``refuse_again`` raises :class:`AlreadyReversed`, for a clerk who must be told), and never
+    while a request for its reversal waits (:class:`ReversalWaits`: the request is decided instead), whichever door.
 
     A reversed charge or recharge is a ``reversal`` row, with the original's accounts swapped (a
     wrong deposit goes back to cash, a wrong charge back out of revenue); a reversed adjustment
     is the opposite adjustment. A reversal is dated on or after what it reverses, and its ``description`` says why
     (:class:`NoReason` when blank).
     """
+    # Imported when reversing: the requests' service posts what it approves through this one.
+    from backoffice.services.approvals import pending_for_movement
+
     original = movement_by_id(_id(transaction_))
+    if (waiting := pending_for_movement(original.id)) is not None:
+        raise ReversalWaits(original.id, waiting.id)
     movement = reversal(original, description=description, user=user, value_date=value_date)
     if refuse_again:
         return _post(movement, earlier=lambda found: AlreadyReversed(original.id, found), by_hand=True).transaction

@@ -3,6 +3,7 @@ the approval limit, two different admins' above it. Every reversal states its re
 
 from __future__ import annotations
 
+import html
 import re
 from datetime import timedelta
 from decimal import Decimal
@@ -387,3 +388,34 @@ def test_a_deposit_forged_by_sql_is_neither_asked_for_nor_reversed_into_a_debt(c
     assert written(*WRITTEN) == before
     with pytest.raises(wallet.WalletError, match="no valid seal"):
         wallet.reverse(forged, description="Wrong customer")
+
+
+# --- A reversal asked for waits for its decision, whichever door would post it beside it --------------------------
+
+
+def test_no_door_posts_a_reversal_while_a_request_for_it_waits(app, client, runner, limit, hotel, clerk, admin):
+    charge = wallet.charge(hotel, D("7000"))
+    request = asked_by_the_clerk(client, clerk, charge.id)
+    said = (
+        f"The reversal of movement #{charge.id} waits for an admin's decision: request #{request.id}. Approve or "
+        "reject it on the Approvals page."
+    )
+    before = written(*WRITTEN)
+
+    reversed_ = runner.invoke(args=["ledger", "reverse", str(charge.id), "--description", "Charged twice"])
+    assert reversed_.exit_code != 0 and said in reversed_.output + reversed_.stderr
+    assert written(*WRITTEN) == before
+
+    log_in(client, admin)
+    sent = client.post(f"/customers/HOTEL/movements/{charge.id}/reverse", data={"description": "Charged twice"})
+    assert sent.status_code == 422 and said in html.unescape(text(sent))
+    assert written(*WRITTEN) == before
+    with pytest.raises(wallet.ReversalWaits):
+        wallet.reverse(charge, description="Charged twice", user=admin)
+    assert written(*WRITTEN) == before
+
+    # Decided, the request posts the one reversal; the movement is then reversed once, by it.
+    approvals.approve(request.id, admin)
+    assert wallet.reversal_of(charge.id).reason == charge.reason
+    again = runner.invoke(args=["ledger", "reverse", str(charge.id), "--description", "Charged twice"])
+    assert again.exit_code != 0 and "was already reversed" in again.output + again.stderr

@@ -497,3 +497,12 @@ def test_the_kinds_a_wallet_ledger_holds_are_the_kinds_whose_rules_move_the_wall
     """One list of kinds: the ledger's column and the rule table read it."""
     assert BalanceTransaction.__table__.c.kind.type.enum_class is Kind
     assert {rule.kind for rule in RULES if rule.wallet} == set(WALLET_KINDS)
+
+
+def test_one_function_posts_a_wallet_movement_the_first_one_is_gone(app):
+    """The journal's wallet movements have one writer in the database: ``post_wallet_movement_v1`` (migration 0054),
+    which nothing calls since 0074, is dropped (0098)."""
+    names = db.session.scalars(
+        sa.text("SELECT proname FROM pg_proc WHERE proname LIKE 'post_wallet_movement%' ORDER BY proname")
+    ).all()
+    assert names == ["post_wallet_movements_v2"]

@@ -611,6 +611,31 @@ def test_one_form_sent_twice_at_once_writes_once_and_the_later_sending_says_so(a
     assert flashes(other.get(answers[1].location))[-1] == SENT_ALREADY
 
 
+def test_a_form_sent_with_a_key_another_user_sent_saves_nothing_and_says_so(app, client, finance, meter):
+    shown = opened(client, "/customers/HOTEL?tab=billing", "/customers/HOTEL/payments")
+    form = {name: value for name, value in shown.items() if name != "payment-invoice_ids"} | {
+        "payment-meter_id": meter.serial,
+        "payment-amount": "300.000",
+        "payment-paid_on": "2026-11-20",
+        "payment-reference": "TRF-10",
+    }
+    assert client.post("/customers/HOTEL/payments", data=form).status_code == 302
+    other = app.test_client()
+    admin = UserFactory(role="admin", password="correct horse battery")
+    assert other.post("/login", data={"email": admin.email, "password": "correct horse battery"}).status_code == 302
+    before = tables()
+
+    copied = form | {"payment-amount": "9.000.000.000.000", "payment-reference": "TRF-11"}
+    answer = other.post("/customers/HOTEL/payments", data=copied, headers={"Referer": "/customers/HOTEL?tab=billing"})
+
+    assert answer.status_code == 302 and answer.location == "/customers/HOTEL?tab=billing"
+    assert flashes(other.get(answer.location))[-1] == (
+        "This form was sent already by another user: what you asked was not saved. Open the form again."
+    )
+    assert tables() == before
+    assert [p.amount for p in rows(Payment, Payment.reference.in_(["TRF-10", "TRF-11"]))] == [D("300000.00")]
+
+
 @pytest.mark.parametrize("route", ROUTES, ids=named)
 def test_a_form_sent_twice_writes_once_and_the_second_says_what_the_first_did(client, request, route):
     given = route.given(request)

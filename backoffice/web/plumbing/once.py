@@ -117,9 +117,17 @@ def _claim(session: Session, key: str) -> None:
 
 
 def _sent_again(earlier: FormSubmission | None) -> object:
-    mine = earlier is not None and current_user.is_authenticated and earlier.user_id == current_user.id
+    """The form's key was claimed: by the same user's earlier sending, which is said again; or by another user's, and
+    this sending saved nothing (a key is drawn for one form shown to one user: copied, it is not theirs to repeat)."""
+    user_id = current_user.id if current_user.is_authenticated else None
+    mine = earlier is not None and earlier.user_id == user_id
     url, said = (earlier.url, earlier.said) if mine else (None, None)
     db.session.rollback()
+    if earlier is not None and not mine:
+        flash(
+            _("This form was sent already by another user: what you asked was not saved. Open the form again."), "error"
+        )
+        return redirect(_here(request.referrer) or url_for("home.index"))
     if said:
         flash(said, "success")
     flash(_("This form had been sent already: what it asked was saved once, and nothing was saved again."), "info")

@@ -288,10 +288,6 @@ def ask_entry_reversal(entry_id: int, *, user: User, reason: str) -> ApprovalReq
     return request
 
 
-def pending_for_movement(movement_id: int) -> ApprovalRequest | None:
-    return _pending_for(movement_id=movement_id)
-
-
 def pending_for_entry(entry_id: int) -> ApprovalRequest | None:
     return _pending_for(entry_id=entry_id)
 
@@ -423,7 +419,7 @@ def _ask(movement: Movement | None, request: ApprovalRequest, *, user: User, rea
     key = request.idempotency_key
     if key and (earlier := _by_key(key)) is not None:
         return earlier
-    if request.movement_id and (earlier := _pending_for(movement_id=request.movement_id)) is not None:
+    if request.movement_id and (earlier := wallet.reversal_asked(request.movement_id)) is not None:
         return earlier
     request.requested_by_id, request.reason = user.id, reason.strip()[:300]
     try:
@@ -434,7 +430,7 @@ def _ask(movement: Movement | None, request: ApprovalRequest, *, user: User, rea
             notices.request_waiting(request)
     except IntegrityError:
         # Another submit of the same request was saved between our look-up and our insert.
-        earlier = _by_key(key) if key else _pending_for(movement_id=request.movement_id)
+        earlier = _by_key(key) if key else wallet.reversal_asked(request.movement_id)
         if earlier is None:
             raise
         return earlier

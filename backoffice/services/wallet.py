@@ -22,6 +22,7 @@ from backoffice.models import (
     AdjustmentReason,
     ApprovalKind,
     ApprovalRequest,
+    ApprovalStatus,
     BalanceTransaction,
     Customer,
     Kind,
@@ -296,16 +297,22 @@ def reverse(
     is the opposite adjustment. A reversal is dated on or after what it reverses, and its ``description`` says why
     (:class:`NoReason` when blank).
     """
-    # Imported when reversing: the requests' service posts what it approves through this one.
-    from backoffice.services.approvals import pending_for_movement
-
     original = movement_by_id(_id(transaction_))
-    if (waiting := pending_for_movement(original.id)) is not None:
+    if (waiting := reversal_asked(original.id)) is not None:
         raise ReversalWaits(original.id, waiting.id)
     movement = reversal(original, description=description, user=user, value_date=value_date)
     if refuse_again:
         return _post(movement, earlier=lambda found: AlreadyReversed(original.id, found), by_hand=True).transaction
     return _post(movement, by_hand=True).transaction
+
+
+def reversal_asked(movement_id: int) -> ApprovalRequest | None:
+    """The request about the movement (its reversal asked for) that waits for a decision, if one does."""
+    return db.session.scalar(
+        select(ApprovalRequest).where(
+            ApprovalRequest.movement_id == movement_id, ApprovalRequest.status == ApprovalStatus.PENDING
+        )
+    )
 
 
 def reversal(

@@ -630,7 +630,7 @@ def test_a_form_sent_with_a_key_another_user_sent_saves_nothing_and_says_so(app,
 
     assert answer.status_code == 302 and answer.location == "/customers/HOTEL?tab=billing"
     assert flashes(other.get(answer.location))[-1] == (
-        "This form was sent already by another user: what you asked was not saved. Open the form again."
+        "This form was sent already by another user: what you asked was not saved. Fill in the form again."
     )
     assert tables() == before
     assert [p.amount for p in rows(Payment, Payment.reference.in_(["TRF-10", "TRF-11"]))] == [D("300000.00")]

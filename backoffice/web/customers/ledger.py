@@ -177,7 +177,7 @@ def _page(found: BalanceTransaction, form: ReverseForm, refused: str | None = No
         cannot=cannot,
         posts=None if cannot or reversal else posting_of(wallet.reversal_kind(found), -found.signed_amount),
         needs_approval=_asks(found),
-        pending=approvals.pending_for_movement(found.id),
+        pending=wallet.reversal_asked(found.id),
     )
 
 

@@ -125,7 +125,8 @@ def _sent_again(earlier: FormSubmission | None) -> object:
     db.session.rollback()
     if earlier is not None and not mine:
         flash(
-            _("This form was sent already by another user: what you asked was not saved. Open the form again."), "error"
+            _("This form was sent already by another user: what you asked was not saved. Fill in the form again."),
+            "error",
         )
         return redirect(_here(request.referrer) or url_for("home.index"))
     if said:

@@ -82,10 +82,12 @@ def overpaid_sql(net):
 
 
 def meter_balance_sql(meters=Meter.__table__):
+    """What the meter row is owed (its invoices less its payments, never below zero), rounded: one SQL expression."""
     return func.round(due_sql(meter_net_sql(meters)), 2, type_=Balance)
 
 
 def meter_overpayment_sql(meters=Meter.__table__):
+    """What the meter row was paid beyond its invoices (never below zero), rounded: one SQL expression."""
     return func.round(overpaid_sql(meter_net_sql(meters)), 2, type_=Balance)
 
 
@@ -168,6 +170,7 @@ def customer_meter_sums_sql(customers=Customer.__table__) -> dict:
 
 
 def volume_sm3_sql(volume_flow_meter, meter_correction):
+    """A reading's volume in Sm³: its flow-meter volume times the meter correction, rounded to 4 places."""
     return rounded_product(volume_flow_meter, meter_correction, 4, type_=Volume)
 
 

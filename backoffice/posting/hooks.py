@@ -98,6 +98,7 @@ def recompute_order_month_totals(connection, keys) -> None:
 
 
 def before_flush(session: Session, _context, _instances) -> None:
+    """Before the session's flush: each new or changed order's grand total, and the keys of what is deleted."""
     for obj in chain(session.new, session.dirty):
         if isinstance(obj, Order):
             obj.grand_total = checked_grand_total(*obj.components())
@@ -109,6 +110,7 @@ def before_flush(session: Session, _context, _instances) -> None:
 
 
 def after_flush(session: Session, _context) -> None:
+    """After the session's flush: the targets and order months the flushed rows touch, recomputed."""
     # Foreign keys set through relationships are only populated by the flush: read them after it.
     touched: Touched = session.info.get(_TOUCHED) or Touched()
     for obj in chain(session.new, session.dirty):
@@ -134,6 +136,7 @@ def expire_recomputed(session: Session, _context) -> None:
 
 
 def refuse_money_write(_mapper, _connection, row) -> None:
+    """Refuse an ORM write of a ledger movement, an invoice or a payment: the posting core writes them."""
     if isinstance(row, BalanceTransaction):
         raise AppendOnly(
             f"Ledger movement #{row.id} cannot be written, changed or deleted but by the posting core; "

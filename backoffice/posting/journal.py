@@ -519,6 +519,7 @@ _MOVE = adding_to_buckets()
 
 
 def beyond_limit(connection, moves: dict[tuple[int, int], Decimal]) -> str:
+    """The accounts whose balance the moves would take beyond what a balance holds, named for a refusal."""
     rows = connection.execute(
         select(accounts.c.id, accounts.c.code, accounts.c.name, buckets.c.bucket, buckets.c.balance)
         .join(buckets, buckets.c.account_id == accounts.c.id)

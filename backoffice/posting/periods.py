@@ -32,6 +32,7 @@ class PeriodClosed(ValueError):
 
 
 def month_of(day: date) -> str:
+    """The month of ``day``, as the periods store it (``YYYY-MM``)."""
     return day.strftime("%Y-%m")
 
 
@@ -51,6 +52,7 @@ def _closed_refusal(on: date, open_from: date) -> str:
 
 
 def refused_by_the_database(context) -> None:
+    """Raise a closed month's refusal in the reader's words for the database's own (engine hook)."""
     error = context.original_exception
     message = said(error)
     if OPEN_PERIOD in message:

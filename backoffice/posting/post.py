@@ -187,6 +187,7 @@ def _post_wallet(installation: Installation, connection: Connection, movement: M
 
 
 def by_key(connection: Connection, idempotency_key: str) -> BalanceTransaction | None:
+    """The ledger movement posted under ``idempotency_key``, if one was."""
     row = connection.execute(select(ledger).where(ledger.c.idempotency_key == idempotency_key)).one_or_none()
     return BalanceTransaction(**row._mapping) if row is not None else None
 

@@ -125,6 +125,7 @@ class NoRule(ValueError):
 
 
 def rule_of(kind: Kind | str, signed: Decimal) -> Rule:
+    """The posting rule of a movement of ``kind`` by ``signed``'s sign; :class:`NoRule` where none applies."""
     if signed == 0:
         raise NoRule(_("A movement moves a non-zero amount."))
     try:

@@ -47,6 +47,7 @@ def opening(account: Account, since: date | None) -> Decimal:
 
 
 def count(account: Account, since: date | None, until: date | None) -> int:
+    """How many posted lines of the account fall between ``since`` and ``until``."""
     return db.session.scalar(
         select(func.count())
         .select_from(lines.join(entries, entries.c.id == lines.c.entry_id))

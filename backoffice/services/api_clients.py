@@ -213,6 +213,7 @@ def client_key(movement: BalanceTransaction, client_id: int) -> str | None:
 
 
 def checked_name(name: str) -> str:
+    """An API client's name, trimmed; refused if empty, too long or more than one line."""
     name = (name or "").strip()
     if not name:
         raise ApiClientError("name", _("Name the client: the system that will call with the token."))
@@ -224,6 +225,7 @@ def checked_name(name: str) -> str:
 
 
 def checked_description(description: str) -> str:
+    """A charge's description, trimmed; refused if too long."""
     description = description.strip()
     if len(description) > DESCRIPTION_LENGTH:
         raise ApiClientError(
@@ -233,6 +235,7 @@ def checked_description(description: str) -> str:
 
 
 def checked_key(key: str | None) -> str:
+    """A charge's Idempotency-Key header; refused if missing or not a key."""
     if not key:
         raise ApiClientError(
             "Idempotency-Key", _("Send an Idempotency-Key header: the charge is posted once under it.")
@@ -246,6 +249,7 @@ def checked_key(key: str | None) -> str:
 
 
 def checked_service_type(service_type: str) -> str:
+    """A charge's service type; refused unless a short lowercase identifier."""
     if not SERVICE_TYPE.fullmatch(service_type):
         raise ApiClientError(
             "service_type",
@@ -266,6 +270,7 @@ def checked_service_type(service_type: str) -> str:
 
 
 def checked_reference(reference: int) -> int:
+    """A charge's reference number; refused outside 1 to ``LARGEST_REFERENCE``."""
     if not 1 <= reference <= LARGEST_REFERENCE:
         raise ApiClientError(
             "reference", _("The reference is a whole number from 1 to %(largest)s.", largest=LARGEST_REFERENCE)

@@ -116,6 +116,7 @@ limit = wallet.approval_limit
 
 
 def needs_approval(amount: Decimal) -> bool:
+    """Whether ``amount`` alone is above the approval limit."""
     return abs(amount) > limit()
 
 
@@ -289,6 +290,7 @@ def ask_entry_reversal(entry_id: int, *, user: User, reason: str) -> ApprovalReq
 
 
 def pending_for_entry(entry_id: int) -> ApprovalRequest | None:
+    """The request about the journal entry that waits for a decision, if one does."""
     return _pending_for(entry_id=entry_id)
 
 

@@ -179,5 +179,6 @@ class Sheet:
 
 
 def balance_sheet() -> Sheet:
+    """The balance sheet's totals as the posted journal has them, each rounded to the currency's unit."""
     row = db.session.execute(_sheet()).one()
     return Sheet(*(round_money(Decimal(value)) for value in row))

@@ -89,6 +89,7 @@ def checked_code(code: str) -> str:
 
 
 def create_customer(code: str, details: Details) -> Customer:
+    """Create one customer (:func:`create_customers` of one)."""
     (customer,) = create_customers([(code, details)])
     return customer
 

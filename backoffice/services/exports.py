@@ -259,6 +259,7 @@ def csv_cell(value) -> str | int:
 
 
 def iso(day: date | None) -> str:
+    """The day as ISO 8601, or an empty cell."""
     return day.isoformat() if day else ""
 
 

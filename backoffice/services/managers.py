@@ -68,6 +68,7 @@ def what_refers_to(manager: AccountManager) -> tuple[int, int]:
 
 
 def manager_by_email(email: str) -> AccountManager:
+    """The account manager with this e-mail address; :class:`ManagerError` if none."""
     manager = db.session.scalar(select(AccountManager).where(AccountManager.email == normal_email(email)))
     if manager is None:
         raise ManagerError(_("No account manager with email %(email)s.", email=email), "email")
@@ -82,6 +83,7 @@ def _name(name: str) -> str:
 
 
 def checked_email(email: str) -> str:
+    """An account manager's e-mail address, checked and lower-cased; :class:`ManagerError` if not one."""
     try:
         email = email_address(email.strip()).lower()
     except NotAnAddress as error:

@@ -75,6 +75,7 @@ class MoveNotConfirmed(BillingError):
 
 
 def add_meter(serial: str) -> Meter:
+    """Add one meter (:func:`add_meters` of one)."""
     (meter,) = add_meters([serial])
     return meter
 

@@ -67,10 +67,12 @@ class Report:
 
 
 def folder(month: Month) -> Path:
+    """The folder the month's month-end documents are written to."""
     return Path(current_app.config["DOCUMENTS_FOLDER"]) / f"month-end-{month}"
 
 
 def zip_path(month: Month) -> Path:
+    """The month's month-end archive."""
     return folder(month) / f"month-end-{month}.zip"
 
 

@@ -44,6 +44,7 @@ def save_order(order: Order, *, user: User | None = None, version: int | None = 
 
 
 def delete_order(order: Order) -> None:
+    """Delete the order in a unit of work of its own."""
     with transaction() as session:
         session.delete(order)
 

@@ -197,6 +197,7 @@ def _payments(typed: Typed) -> Select:
 
 
 def orders(text: str) -> Select:
+    """The orders the search ``text`` finds, as a select."""
     return _bound(_orders, text)
 
 
@@ -237,6 +238,7 @@ def _managers(typed: Typed, *, active_only: bool) -> Select:
 
 
 def users(text: str) -> Select:
+    """The users the search ``text`` finds, as a select."""
     return _bound(_users, text)
 
 

@@ -43,6 +43,7 @@ def save_target(target: Target, *, version: int | None = None) -> Target:
 
 
 def delete_target(target: Target) -> None:
+    """Delete the target in a unit of work of its own."""
     with transaction() as session:
         session.delete(target)
 

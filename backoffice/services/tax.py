@@ -223,6 +223,7 @@ class RegisterTotals:
 
 
 def register_totals(month: date, session) -> RegisterTotals:
+    """The month's tax register counted and summed: its invoices, those standing, and their net, VAT and total."""
     rows = register(month).order_by(None).subquery()
     standing = rows.c.withdrawn_on.is_(None)
     found = session.execute(

@@ -28,12 +28,14 @@ def authenticate(email: str, password: str) -> User | None:
 
 
 def end_sessions(user: User) -> None:
+    """End every session the user has open, the user's row locked first."""
     with transaction() as session:
         _lock(session, user)
         user.end_sessions()
 
 
 def create_user(email: str, role: Role | str, password: str, name: str = "") -> User:
+    """Create a user with this e-mail address, role and password; :class:`UserError` for what is refused."""
     try:
         email = email_address(email.strip()).lower()
     except NotAnAddress as error:

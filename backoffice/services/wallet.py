@@ -386,6 +386,7 @@ def reversal_kind(original: BalanceTransaction) -> Kind:
 
 
 def movement_by_id(movement_id: int) -> BalanceTransaction:
+    """The ledger movement with this id; :class:`WalletError` if none."""
     found = db.session.get(BalanceTransaction, movement_id)
     if found is None:
         raise WalletError(_("No ledger movement %(id)s.", id=movement_id))

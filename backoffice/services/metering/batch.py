@@ -148,6 +148,7 @@ def record_readings(
 
 
 def refusals_of(examined: Iterable[Examined]) -> list[Refusal]:
+    """The refused entries of an examination, by position."""
     return [Refusal(found.position, found.refusal) for found in examined if found.refusal is not None]
 
 

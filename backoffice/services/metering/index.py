@@ -240,4 +240,5 @@ def checked_start_index(value) -> Decimal:
 
 
 def shown(value: Decimal) -> str:
+    """An index as the reader's locale writes a number."""
     return format_decimal(value, locale=number_locale())

@@ -15,6 +15,7 @@ class MeteringError(ValueError):
 
 
 def checked_volume(value: Decimal) -> Decimal:
+    """A flow-meter volume, checked (a finite number, not negative, within 14 digits) and quantized."""
     if not isinstance(value, Decimal) or not value.is_finite():
         raise MeteringError(_("The flow-meter volume must be a number."))
     if value < 0:
@@ -28,6 +29,7 @@ def checked_volume(value: Decimal) -> Decimal:
 
 
 def checked_correction(value: Decimal) -> Decimal:
+    """A meter correction factor, checked (above zero, 6 digits and 6 places at most) and quantized."""
     if not isinstance(value, Decimal) or not value.is_finite() or value <= 0:
         raise MeteringError(_("The meter correction factor must be a number greater than zero."))
     if value >= 1_000_000 or value != value.quantize(Decimal("0.000001")):

@@ -584,17 +584,22 @@ def test_where_a_sending_led_is_kept_and_followed_only_as_a_path_of_this_site(ap
         assert _here(url) == kept
 
 
-def test_one_form_sent_twice_at_once_writes_once_and_the_later_sending_says_so(app, client, finance, meter):
-    """The second sending arrives while the first is still writing: it waits for the first's commit, finds the key
-    claimed, and rolls back what it wrote."""
+def payment_form(client, meter) -> dict:
+    """The hotel's payment form as opened, a payment of Rp300.000 (TRF-10) typed in it. It pays no invoice: one paid
+    by a first sending would refuse a second before its key is claimed."""
     shown = opened(client, "/customers/HOTEL?tab=billing", "/customers/HOTEL/payments")
-    # Paying no invoice: one paid by the first sending would refuse the second before its key is claimed.
-    form = {name: value for name, value in shown.items() if name != "payment-invoice_ids"} | {
+    return {name: value for name, value in shown.items() if name != "payment-invoice_ids"} | {
         "payment-meter_id": meter.serial,
         "payment-amount": "300.000",
         "payment-paid_on": "2026-11-20",
         "payment-reference": "TRF-10",
     }
+
+
+def test_one_form_sent_twice_at_once_writes_once_and_the_later_sending_says_so(app, client, finance, meter):
+    """The second sending arrives while the first is still writing: it waits for the first's commit, finds the key
+    claimed, and rolls back what it wrote."""
+    form = payment_form(client, meter)
     other = app.test_client()
     assert other.post("/login", data={"email": finance.email, "password": "correct horse battery"}).status_code == 302
     answers = []
@@ -612,13 +617,7 @@ def test_one_form_sent_twice_at_once_writes_once_and_the_later_sending_says_so(a
 
 
 def test_a_form_sent_with_a_key_another_user_sent_saves_nothing_and_says_so(app, client, finance, meter):
-    shown = opened(client, "/customers/HOTEL?tab=billing", "/customers/HOTEL/payments")
-    form = {name: value for name, value in shown.items() if name != "payment-invoice_ids"} | {
-        "payment-meter_id": meter.serial,
-        "payment-amount": "300.000",
-        "payment-paid_on": "2026-11-20",
-        "payment-reference": "TRF-10",
-    }
+    form = payment_form(client, meter)
     assert client.post("/customers/HOTEL/payments", data=form).status_code == 302
     other = app.test_client()
     admin = UserFactory(role="admin", password="correct horse battery")

@@ -125,3 +125,9 @@ def payment_form(client, code: str, serial: str, amount: str, day, reference: st
         "payment-reference": reference,
     }
     return url + "/payments", form
+
+
+def flashes(response) -> list[str]:
+    """The messages a page shows at its top."""
+    found = re.findall(r'<p class="flash flash-\w+" role="status">(.*?)</p>', response.get_data(as_text=True), re.S)
+    return [" ".join(html.unescape(message).split()) for message in found]

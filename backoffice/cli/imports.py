@@ -125,7 +125,7 @@ def import_file(
             click.echo(_rejection(spec, rejection), err=True)
         if not valid_only:
             raise click.exceptions.Exit(REJECTED)
-    if approval.beyond_the_limit(spec, checked):
+    if approval.beyond_the_limit(spec, checked, user):
         click.echo(
             _(
                 "Its rows move %(total)s by hand, beyond the approval limit of %(limit)s: it waits for a second "

@@ -93,7 +93,6 @@ def ledger_adjust(code, amount, reason, description, idempotency_key, value_date
         amount.strip().removeprefix("-"),
         value_date,
         sign=-1 if negative else 1,
-        approved_above=True,
         reason=reason,
         description=description,
         idempotency_key=idempotency_key,
@@ -111,44 +110,41 @@ def ledger_reverse(movement_id, description, value_date) -> None:
 
     try:
         original = wallet.movement_by_id(movement_id)
-        _refuse_above_the_approval_limit(original.amount, _("movement #%(id)s's ledger page", id=movement_id))
         movement = wallet.reverse(original, description=description, value_date=_day(value_date), refuse_again=True)
+    except wallet.NeedsApproval as error:
+        raise CommandError(_waits(error, _("movement #%(id)s's ledger page", id=movement_id))) from None
     except (wallet.WalletError, PeriodClosed, BeyondLimit) as error:
         raise CommandError(str(error)) from None
     _moved(movement, original.customer.code)
 
 
-def _refuse_above_the_approval_limit(amount, where: str) -> None:
-    """Money moved by hand above the approval limit waits for a second admin, which a command cannot ask for."""
-    # Imported when the command runs: its help, and the commands that read no database, declare no model.
-    from backoffice.services import approvals
-
-    if approvals.needs_approval(amount):
-        raise CommandError(
-            _(
-                "%(amount)s is above BACKOFFICE_APPROVAL_ABOVE (%(limit)s): it needs a second admin's approval. "
-                "Ask for it on %(where)s.",
-                amount=shown(abs(amount)),
-                limit=shown(approvals.limit()),
-                where=where,
-            )
-        )
+def _waits(error, where: str) -> str:
+    """The wallet's refusal of money moved by hand beyond the approval limit, in a command's words: a command cannot
+    ask a second admin, a page can (``where``)."""
+    if error.today:
+        return str(error)
+    return _(
+        "%(amount)s is above BACKOFFICE_APPROVAL_ABOVE (%(limit)s): it needs a second admin's approval, as all money "
+        "moved by hand above the approval limit does. Ask for it on %(where)s.",
+        amount=shown(error.amount),
+        limit=shown(error.limit),
+        where=where,
+    )
 
 
-def _move(operation, code, amount, value_date, *, sign: int = 1, approved_above: bool = False, **options) -> None:
+def _move(operation, code, amount, value_date, *, sign: int = 1, **options) -> None:
     # Imported when the command runs: its help, and the commands that read no database, declare no model.
     from backoffice.models import Customer
     from backoffice.services.vocabulary import PeriodClosed
-    from backoffice.services.wallet import IdempotencyKeyReserved, IdempotencyKeyTooLong, WalletError
+    from backoffice.services.wallet import IdempotencyKeyReserved, IdempotencyKeyTooLong, NeedsApproval, WalletError
 
     customer = db.session.scalar(select(Customer).where(Customer.code == code.strip().upper()))
     if customer is None:
         raise CommandError(_("Unknown customer code: %(code)s.", code=code))
     try:
-        value = read_amount(amount) * sign
-        if approved_above:
-            _refuse_above_the_approval_limit(value, _("the customer's ledger tab"))
-        movement = operation(customer, value, value_date=_day(value_date), **options)
+        movement = operation(customer, read_amount(amount) * sign, value_date=_day(value_date), **options)
+    except NeedsApproval as error:
+        raise CommandError(_waits(error, _("the customer's ledger tab"))) from None
     except BeyondLimit as error:
         raise CommandError(str(error)) from None
     except (MoneyError, IdempotencyKeyTooLong, IdempotencyKeyReserved) as error:  # mistakes in what was typed

@@ -3,11 +3,17 @@ and starts when approved."""
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from flask_babel import gettext as _
 from sqlalchemy import select, update
 
 from backoffice.imports.checked import Checked
+from backoffice.imports.files import Table
 from backoffice.imports.kinds import ImportKind
+from backoffice.imports.rows import CHANGES, a_total
+from backoffice.imports.values import Refused
+from backoffice.imports.written import reading
 from backoffice.models import (
     ApprovalStatus,
     Import,
@@ -17,7 +23,7 @@ from backoffice.models import (
 from backoffice.models.types import utcnow
 from backoffice.platform.extensions import db
 from backoffice.platform.money import shown
-from backoffice.services import approvals
+from backoffice.services import approvals, by_hand
 
 
 class NeedsAsker(Exception):
@@ -33,25 +39,72 @@ class NeedsAsker(Exception):
         )
 
 
-def beyond_the_limit(kind: ImportKind, checked: Checked) -> bool:
-    """Whether the rows to write move money by hand beyond the approval limit, one row or in total: the import then
-    waits for a second admin's approval."""
-    return kind.by_hand and checked.moved > approvals.limit()
-
-
-def decided_whole(record: Import, kind: ImportKind, moved_at_most) -> bool:
-    """Whether the import's rows are checked whole before any is written, for whether it waits for a second admin:
-    its rows move money by hand, and it asked for an approval already, or what they could move at most (every amount
-    the file gives, ``moved_at_most()``) is beyond the limit; else none of its rows can wait."""
+def beyond_the_limit(kind: ImportKind, checked: Checked, user: User | None) -> bool:
+    """Whether the rows to write move money by hand beyond the approval limit, one row or in total, or for one
+    customer with what ``user`` moved by hand for them today (``by_hand.beyond``): the import then waits for a second
+    admin's approval."""
     if not kind.by_hand:
         return False
-    return approvals.import_request(record.id) is not None or moved_at_most() > approvals.limit()
+    if checked.moved > approvals.limit():
+        return True
+    maker_id = user.id if user is not None else None
+    return by_hand.beyond(db.session.connection(), checked.moved_for, maker_id=maker_id) is not None
+
+
+def decided_whole(record: Import, kind: ImportKind, table: Table, user: User | None) -> bool:
+    """Whether the import's rows are checked whole before any is written, for whether it waits for a second admin:
+    its rows move money by hand, and it asked for an approval already, or ``user`` moved money by hand today, or what
+    they could move at most (:func:`moved_at_most`) is beyond the limit; else none of its
+    rows can wait (the write keeps the rule all the same: ``approved``)."""
+    if not kind.by_hand:
+        return False
+    maker_id = user.id if user is not None else None
+    return (
+        approvals.import_request(record.id) is not None
+        or by_hand.moved_by_today(db.session.connection(), maker_id)
+        or moved_at_most(kind, table) > approvals.limit()
+    )
+
+
+def moved_at_most(kind: ImportKind, table: Table) -> Decimal:
+    """What the file's rows move by hand at most: every amount it gives, whether or not its row is good (a total row
+    aside), read from that column alone."""
+    amount = kind.field("amount")
+    most = Decimal(0)
+    with reading(table.written):
+        for row in table.rows():
+            cell = row.values.get("amount")
+            if cell in (None, "") or a_total(kind, row):
+                continue
+            try:
+                most += abs(amount.read(cell))
+            except Refused:
+                continue
+    return most
+
+
+def approved(record: Import) -> bool:
+    """Whether a second admin approved the import's rows (as :func:`waits_for_approval` checked them): what they move
+    is then no one's money moved by hand."""
+    asked = approvals.import_request(record.id)
+    return asked is not None and asked.status is ApprovalStatus.APPROVED
+
+
+def refuse_beyond_the_limit(kind: ImportKind, good: list, user: User | None) -> None:
+    """The limit's rule for a chunk's rows to write (``(ordinal, row, record)``) that move money by hand, as a form
+    keeps it (``by_hand.refuse_beyond``): an import no second admin approved writes them as ``user``'s."""
+    moved: dict[int, Decimal] = {}
+    for _ordinal, _row, record in good:
+        if CHANGES not in record:
+            moved[record[kind.moved_for]] = moved.get(record[kind.moved_for], Decimal(0)) + abs(record["amount"])
+    maker_id = user.id if user is not None else None
+    by_hand.refuse_beyond(db.session.connection(), moved, maker_id=maker_id, kind=kind.by_hand)
 
 
 def waits_for_approval(record: Import, kind: ImportKind, checked: Checked, user: User | None) -> str | None:
     """Why the import waits, if it does: its rows move money by hand beyond the approval limit, one row or in
     total, and no second admin has approved it; the request asked (once), or :class:`NeedsAsker`."""
-    if not beyond_the_limit(kind, checked):
+    if not beyond_the_limit(kind, checked, user):
         return None
     asked = approvals.import_request(record.id)
     if asked is not None and asked.status is ApprovalStatus.APPROVED:

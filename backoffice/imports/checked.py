@@ -76,6 +76,8 @@ class Checked:
     """What the rows to write move by hand (a kind's ``by_hand`` amounts, each counted whatever its sign)."""
     largest: Decimal = Decimal(0)
     """The most one row to write moves by hand."""
+    moved_for: dict[int, Decimal] = field(default_factory=dict)
+    """What the rows to write move by hand for each customer (by id)."""
 
     @property
     def clean(self) -> bool:

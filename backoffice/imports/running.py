@@ -26,7 +26,9 @@ from backoffice.imports.approval import (
     NeedsAsker,
     NotAsApproved,
     WaitsAlready,
+    approved,
     decided_whole,
+    refuse_beyond_the_limit,
     waits_for_approval,
 )
 from backoffice.imports.checked import (
@@ -47,7 +49,6 @@ from backoffice.imports.reported import columns_of, preview, report
 from backoffice.imports.rows import (
     CHANGES,
     Batch,
-    a_total,
     batches,
     different,
     read_row,
@@ -57,8 +58,7 @@ from backoffice.imports.rows import (
     shown_value,
 )
 from backoffice.imports.said import STOPPED, kind_of
-from backoffice.imports.values import Refused
-from backoffice.imports.written import AS_THE_INSTALLATION, Written, found_in, reading
+from backoffice.imports.written import AS_THE_INSTALLATION, Written, found_in
 from backoffice.jobs.queues import _queued, queue, redis_url
 from backoffice.models import (
     Import,
@@ -171,8 +171,11 @@ def _good(kind: ImportKind, batch: Batch, checked: Checked, rehearse, took_over:
     checked.good += len(good)
     if kind.by_hand:
         for _ordinal, _row, record in good:
-            checked.moved += abs(record["amount"])
-            checked.largest = max(checked.largest, abs(record["amount"]))
+            amount = abs(record["amount"])
+            checked.moved += amount
+            checked.largest = max(checked.largest, amount)
+            customer_id = record[kind.moved_for]
+            checked.moved_for[customer_id] = checked.moved_for.get(customer_id, Decimal(0)) + amount
     return good
 
 
@@ -369,6 +372,7 @@ def write(record: Import, table: Table, user: User | None, left_out: frozenset[i
     kind = kind_of(record.kind)
     checked = Checked(kind, table)
     import_id = record.id
+    by_hand = kind.by_hand and not approved(record)
     # Run again after it stopped, the rows it wrote before are unchanged now: they count as written, once.
     own = record.rows_written
     db.session.execute(update(Import).where(Import.id == import_id).values(rows_unchanged=0))
@@ -391,6 +395,8 @@ def write(record: Import, table: Table, user: User | None, left_out: frozenset[i
                     if checked.rejected[said:] and not record.valid_only:
                         raise ChangedSinceChecked(checked.rejected[said])
                     said = len(checked.rejected)
+                    if by_hand:
+                        refuse_beyond_the_limit(kind, good, user)
                     own = _write_chunk(record, kind, good, checked.unchanged - unchanged, own, user)
                 if written & (written - 1) == 0:  # the 1st, 2nd, 4th, 8th… chunk: what it wrote has doubled
                     _refresh_statistics()
@@ -409,23 +415,6 @@ def write(record: Import, table: Table, user: User | None, left_out: frozenset[i
     checked.rejected.sort(key=lambda rejection: rejection.line)
     _in_every_language(checked)
     return checked
-
-
-def _moved_at_most(kind: ImportKind, table: Table) -> Decimal:
-    """What the file's rows move by hand at most: every amount it gives, whether or not its row is good (a total row
-    aside), read from that column alone."""
-    amount = kind.field("amount")
-    most = Decimal(0)
-    with reading(table.written):
-        for row in table.rows():
-            cell = row.values.get("amount")
-            if cell in (None, "") or a_total(kind, row):
-                continue
-            try:
-                most += abs(amount.read(cell))
-            except Refused:
-                continue
-    return most
 
 
 def _once_a_key(kind: ImportKind, batch: Batch, checked: Checked) -> list:
@@ -555,7 +544,7 @@ def run_import(import_id: int) -> None:
             table = table_of(record, kind, path)
             left_out: frozenset[int] = frozenset()
             # Whether it waits for a second admin is decided on the whole file, before a row is written.
-            if decided_whole(record, kind, lambda: _moved_at_most(kind, table)):
+            if decided_whole(record, kind, table, user):
                 checked = check(kind, table)
                 db.session.rollback()  # the check's own table of keys
                 if checked.rejected and not record.valid_only:

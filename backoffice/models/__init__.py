@@ -7,7 +7,7 @@ took at every command's start. A model named before it is declared is named in q
 
 # Versioning is set up before the models it versions are declared.
 from backoffice.models import history  # noqa: F401, I001
-from backoffice.models.approvals import ApprovalKind, ApprovalRequest, ApprovalStatus
+from backoffice.models.approvals import ApprovalKind, ApprovalRequest, ApprovalStatus, HandMove
 from backoffice.models.billing import (
     AllocationHow,
     Invoice,
@@ -121,6 +121,7 @@ __all__ = [
     "ApprovalKind",
     "ApprovalRequest",
     "ApprovalStatus",
+    "HandMove",
     "BUCKETS",
     "COMPONENTS",
     "Account",

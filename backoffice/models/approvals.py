@@ -41,6 +41,9 @@ class ApprovalKind(enum.StrEnum):
     """A tariff change (``correction``) whose re-pricing gives money back to one customer or more."""
     RECHARGE = "recharge"
     """A recharge typed by a person (a clerk at the counter, an admin's command) beyond the limit."""
+    PAYMENT = "payment"
+    """A payment recorded by hand beyond the limit (``correction``: its meter, amount, date, reference, invoices and
+    holder); approving records it."""
     IMPORT = "import"
     """An import whose rows move money by hand (opening balances) beyond the limit, one row or in total
     (``correction``: the import, its file, its rows and the largest); approving starts it."""
@@ -62,6 +65,7 @@ class ApprovalKind(enum.StrEnum):
             ApprovalKind.PRICING_CHANGE: _l("Pricing change"),
             ApprovalKind.TARIFF_CHANGE: _l("Tariff change"),
             ApprovalKind.RECHARGE: _l("Recharge"),
+            ApprovalKind.PAYMENT: _l("Payment"),
             ApprovalKind.IMPORT: _l("Import"),
         }[self]
 
@@ -160,3 +164,26 @@ class ApprovalRequest(db.Model):
     requested_by: Mapped[User] = relationship(foreign_keys=[requested_by_id])
     decided_by: Mapped[User | None] = relationship(foreign_keys=[decided_by_id])
     first_approved_by: Mapped[User | None] = relationship(foreign_keys=[first_approved_by_id])
+
+
+class HandMove(db.Model):
+    """Money one maker moved by hand for one customer, on the installation's day it was moved: a clerk's recharge, an
+    adjustment, a reversal, an opening, a payment recorded by hand or by import (``services.by_hand``). The maker's
+    sum of a customer's day is what the approval limit is compared with, whichever door and however sliced. Rows are
+    only added: the database refuses to change, delete or truncate them."""
+
+    __tablename__ = "hand_moves"
+    __table_args__ = (
+        CheckConstraint("amount > 0", name="amount_positive"),
+        Index("ix_hand_moves_customer_id_moved_on", "customer_id", "moved_on"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    maker_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    """Who moved it; none for a command run without a user, one maker of its own."""
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
+    moved_on: Mapped[date] = mapped_column(Date)
+    amount: Mapped[Decimal] = mapped_column(Money)
+    kind: Mapped[str] = mapped_column(String(20))
+    """What moved it: ``recharge``, ``adjustment``, ``reversal``, ``opening`` or ``payment``."""
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, server_default=text("now()"))

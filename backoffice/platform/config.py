@@ -566,8 +566,9 @@ class Settings:
         _amount,
         "BACKOFFICE_APPROVAL_ABOVE",
         "100000000",
-        "an amount, written as a plain decimal (`2500000.50`): a manual adjustment, journal entry or reversal "
-        "moving more waits for a second admin's approval (see [admins](admins.md))",
+        "an amount, written as a plain decimal (`2500000.50`): money moved by hand (a recharge typed, an adjustment, "
+        "a reversal, an opening, a payment recorded by hand or imported, a journal entry) that takes its maker's sum "
+        "for a customer's day past it waits for a second admin's approval (see [admins](admins.md))",
     )
     company_name: str = _setting(
         _line(200, required=False),

@@ -213,7 +213,7 @@ class ReadingCalculation(Check):
         fix gives back and takes, counted without sign over the customer's readings it fixes. A fix is nobody's
         decision: what would take a second admin's approval as a clerk's correction is left for a correction,
         which asks for it."""
-        from backoffice.services.wallet import approval_limit  # as ``write``: only a fix needs the services
+        from backoffice.services.by_hand import limit as approval_limit  # as ``write``: only a fix needs the services
 
         volume = volume_sm3_sql(priced.c.volume_flow_meter, pricing.c.meter_correction)
         owed = (

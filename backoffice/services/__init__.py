@@ -53,6 +53,17 @@ def one_unit():
 
 
 @contextmanager
+def joined():
+    """The write operations the block calls write in the caller's transaction, which commits (or rolls back) them with
+    its own: an approval records what it approves and its decision at once."""
+    token = _within.set(True)
+    try:
+        yield
+    finally:
+        _within.reset(token)
+
+
+@contextmanager
 def rehearsal():
     """What the write operations the block calls would do, undone: the block's session works on a connection of its
     own, in one transaction rolled back at the block's end, where each operation's commit ends at a savepoint and its

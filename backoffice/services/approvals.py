@@ -42,7 +42,17 @@ from backoffice.posting.periods import PeriodClosed, refuse_if_closed
 from backoffice.posting.post import post
 from backoffice.posting.refusals import WalletError
 from backoffice.posting.rules import Kind
-from backoffice.services import ChangedMeanwhile, installation, metering, notices, transaction, wallet
+from backoffice.services import (
+    ChangedMeanwhile,
+    billing,
+    by_hand,
+    installation,
+    joined,
+    metering,
+    notices,
+    transaction,
+    wallet,
+)
 
 REFUSALS = (WalletError, journal.BooksError, PeriodClosed, BeyondLimit, metering.MeteringError)
 """What posting may refuse, each with a message for the clerk: asking and approving refuse with the same."""
@@ -112,7 +122,7 @@ class Tampered(ApprovalError):
         )
 
 
-limit = wallet.approval_limit
+limit = by_hand.limit
 
 
 def needs_approval(amount: Decimal) -> bool:
@@ -178,6 +188,28 @@ def ask_recharge(movement: Movement, *, user: User, reason: str) -> ApprovalRequ
         idempotency_key=clerk_key(movement.idempotency_key),
     )
     return _ask(movement, request, user=user, reason=reason)
+
+
+def ask_payment(payment: billing.NewPayment, holder_id: int, *, user: User, reason: str) -> ApprovalRequest:
+    """Ask for a payment recorded by hand beyond the limit (``payment``, for ``holder_id``, as ``billing.add_payment``
+    would record it); approving records it, in the approver's transaction."""
+    request = ApprovalRequest(
+        kind=ApprovalKind.PAYMENT,
+        amount=payment.amount,
+        signed_amount=payment.amount,
+        customer_id=holder_id,
+        description=payment.reference.strip()[:300],
+        value_date=payment.paid_on,
+        correction={
+            "meter": payment.meter_id,
+            "amount": str(payment.amount),
+            "paid_on": payment.paid_on.isoformat(),
+            "reference": payment.reference,
+            "invoices": list(payment.invoice_ids),
+            "holder": holder_id,
+        },
+    )
+    return _ask(None, request, user=user, reason=reason)
 
 
 def import_request(import_id: int) -> ApprovalRequest | None:
@@ -314,9 +346,11 @@ def approve(request_id: int, user: User) -> ApprovalRequest:
         _refuse_tampered(request)
         if request.first_approved_by_id == user.id:
             raise ApprovedFirst(request)
-        if request.kind.corrects_source or request.kind is ApprovalKind.IMPORT:
+        if request.kind.corrects_source or request.kind in (ApprovalKind.IMPORT, ApprovalKind.PAYMENT):
             if request.kind.corrects_source:
                 _apply(session, request, user)
+            if request.kind is ApprovalKind.PAYMENT:
+                _record_payment(request, user)
             request.decided_by_id, request.decided_at = user.id, utcnow()
             request.status = ApprovalStatus.APPROVED
             notices.request_decided(request)
@@ -328,10 +362,13 @@ def approve(request_id: int, user: User) -> ApprovalRequest:
         movement = _movement(request, user)
         if request.kind is ApprovalKind.WALLET_REVERSAL and request.customer_id is not None:
             lock_customers(connection, [request.customer_id])  # the day's money moved by hand, read under it
-        if first_of_two(request):
+        if first_of_two(request, user):
             _would_post(session, movement)
             request.first_approved_by_id, request.first_approved_at = user.id, utcnow()
             return request
+        if _one_admin_s(request):  # the admin moves it by hand as much as a reversal they posted themselves
+            moved = {request.customer_id: movement.amount}
+            by_hand.refuse_beyond(connection, moved, maker_id=user.id, kind=movement.kind.value)
         posted = post(installation(), connection, movement)
         if not as_asked:
             # Refused after posting's own refusals, which name the line at fault; the transaction undoes the post.
@@ -352,13 +389,20 @@ def approved_import(request: ApprovalRequest) -> int | None:
     return (request.correction or {}).get("import")
 
 
-def first_of_two(request: ApprovalRequest) -> bool:
-    """Whether approving the pending request now is the first of two admins' approvals, which posts nothing: a
-    wallet reversal a clerk asked for, not approved by an admin yet, that moves, with the customer's money moved by
-    hand today, more than the approval limit (as an admin's own reversal would wait for a second admin)."""
+def first_of_two(request: ApprovalRequest, user: User | None = None) -> bool:
+    """Whether ``user`` approving the pending request now is the first of two admins' approvals, which posts nothing:
+    a wallet reversal a clerk asked for, not approved by an admin yet, that moves, with the money ``user`` moved by
+    hand for the customer today (none: whoever moved it), more than the approval limit (as the admin's own reversal
+    would wait for a second admin)."""
+    return _one_admin_s(request) and wallet.reversal_needs_approval(request.movement, user, everyone=user is None)
+
+
+def _one_admin_s(request: ApprovalRequest) -> bool:
+    """Whether one admin approving the request posts it, as money that admin moves by hand: a clerk's wallet
+    reversal no admin approved yet, within the limit with what that admin moved for the customer today."""
     if request.kind is not ApprovalKind.WALLET_REVERSAL or request.first_approved_by_id is not None:
         return False
-    return not _asked_as_admin(request) and wallet.reversal_needs_approval(request.movement)
+    return not _asked_as_admin(request)
 
 
 def _asked_as_admin(request: ApprovalRequest) -> bool:
@@ -377,6 +421,22 @@ def _asked_as_admin(request: ApprovalRequest) -> bool:
         return False
     that = (versions.c.id == request.requested_by_id) & (versions.c.transaction_id == found.transaction_id)
     return not verifying.verify(db.session.connection(), seals.kinds()[versions.name], where=that).findings
+
+
+def _record_payment(request: ApprovalRequest, user: User) -> None:
+    """Record the payment asked for, as asked, in the approving transaction: a second admin saw it, so it is not
+    money moved by hand by either."""
+    kept = request.correction
+    payment = billing.NewPayment(
+        kept["meter"],
+        Decimal(kept["amount"]),
+        date.fromisoformat(kept["paid_on"]),
+        kept["reference"],
+        tuple(kept["invoices"]),
+        kept["holder"],
+    )
+    with joined():
+        billing.add_payments([payment], user=user)
 
 
 def _apply(session, request: ApprovalRequest, user: User) -> None:

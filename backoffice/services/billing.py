@@ -56,6 +56,7 @@ from backoffice.posting.periods import refuse_if_closed
 from backoffice.posting.post import post, post_sources
 from backoffice.posting.rules import Kind
 from backoffice.services import ChangedMeanwhile, allocations, installation, tax, transaction
+from backoffice.services.by_hand import refuse_beyond
 
 meters = Meter.__table__
 customers = Customer.__table__
@@ -291,20 +292,25 @@ def add_payment(
     invoice_ids: Sequence[int] = (),
     customer_id: int | None = None,
     user: User | None = None,
+    by_hand: bool = False,
 ) -> Payment:
     """A payment on the meter, for whoever held it on ``paid_on`` (``customer_id``, if given), applied to the
     invoices ``invoice_ids`` in that order, then what is left to the holder's oldest open invoices; what no open
-    invoice takes stays as the meter's credit. A payment dated after today is refused."""
+    invoice takes stays as the meter's credit. A payment dated after today is refused. ``by_hand``: recorded by a
+    person, money moved by hand (:func:`add_payments`)."""
     (payment_id,) = add_payments(
-        [NewPayment(meter.id, amount, paid_on, reference, invoice_ids, customer_id)], user=user
+        [NewPayment(meter.id, amount, paid_on, reference, invoice_ids, customer_id)], user=user, by_hand=by_hand
     )
     return db.session.get(Payment, payment_id)
 
 
-def add_payments(new: Sequence[NewPayment], *, user: User | None = None) -> list[int]:
+def add_payments(new: Sequence[NewPayment], *, user: User | None = None, by_hand: bool = False) -> list[int]:
     """Add the payments in one unit of work, posted as one batch (``post_sources``), each refused as
     :func:`add_payment` refuses one, before anything is written; each applied to its chosen invoices in the order
-    given, then what is left of them all to the oldest open invoices. Returns their ids, in the order given."""
+    given, then what is left of them all to the oldest open invoices. Returns their ids, in the order given.
+
+    ``by_hand``: payments a person records, money moved by hand: where what ``user`` moved by hand for a holder today
+    would pass the approval limit with them, ``by_hand.NeedsApproval`` is raised and nothing is written."""
     for payment in new:
         not_after_today(payment.paid_on, _l("A payment"))
     new = [replace(payment, amount=positive_amount(payment.amount)) for payment in new]
@@ -314,6 +320,8 @@ def add_payments(new: Sequence[NewPayment], *, user: User | None = None) -> list
         meter_ids = {payment.meter_id for payment in new}
         allocations.lock(connection, meter_ids)
         _refuse_references_taken(connection, [(payment.meter_id, payment.reference) for payment in new])
+        if by_hand:
+            _refuse_beyond_the_approval_limit(connection, new, user)
         posted = _posted(
             connection, Kind.PAYMENT, [(p.meter_id, p.paid_on, p.customer_id, p.amount) for p in new], user
         )
@@ -345,6 +353,15 @@ def add_payments(new: Sequence[NewPayment], *, user: User | None = None) -> list
                 _apply_chosen(connection, payment.meter_id, payment_id, payment.invoice_ids, user, meter)
         recompute_billing(connection, meter_ids, set(), user=user)
     return ids
+
+
+def _refuse_beyond_the_approval_limit(connection, new: Sequence[NewPayment], user: User | None) -> None:
+    """The limit's rule for payments recorded by hand, for each holder (``by_hand.refuse_beyond``)."""
+    held = _holders_on(connection, [(payment.meter_id, payment.paid_on, payment.customer_id) for payment in new])
+    moved: dict[int, Decimal] = defaultdict(Decimal)
+    for payment, holder in zip(new, held, strict=True):
+        moved[holder] += payment.amount
+    refuse_beyond(connection, moved, maker_id=user.id if user else None, kind=Kind.PAYMENT.value)
 
 
 def _take_the_place_of_settlements(connection, meter: allocations.MeterState, payment_id: int, invoice_ids, user):

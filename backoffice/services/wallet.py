@@ -7,34 +7,28 @@ month, the journal entry and the accounts.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time
+from datetime import date
 from decimal import Decimal
 from functools import partial
-from zoneinfo import ZoneInfo
 
-from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import and_, func, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from backoffice.evidence import seals, verifying
+from backoffice.evidence import verifying
 from backoffice.models import (
     AdjustmentReason,
-    ApprovalKind,
     ApprovalRequest,
     ApprovalStatus,
     BalanceTransaction,
     Customer,
     Kind,
-    Role,
-    TamperedEvidence,
     User,
 )
 from backoffice.models.metering import READING
-from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import db
 from backoffice.platform.i18n import named_date
-from backoffice.platform.money import MoneyError, check_amount, shown
+from backoffice.platform.money import MoneyError, check_amount
 from backoffice.posting.keys import clerk_key, own_key
 from backoffice.posting.locking import lock_customers
 from backoffice.posting.movement import Movement, Reference
@@ -48,7 +42,8 @@ from backoffice.posting.refusals import (
     InsufficientBalance,
     WalletError,
 )
-from backoffice.services import installation, transaction
+from backoffice.services import by_hand, installation, transaction
+from backoffice.services.by_hand import NeedsApproval
 
 __all__ = [
     "KEY_LENGTH",
@@ -73,24 +68,6 @@ class DatedBeforeReversed(WalletError):
                 date=named_date(original.value_date),
             )
         )
-
-
-class NeedsApproval(WalletError):
-    """Money moved by hand above ``APPROVAL_ABOVE``: only an approved request posts it (``services.approvals``)."""
-
-    def __init__(self, amount: Decimal, limit: Decimal, today: Decimal) -> None:
-        values = {"amount": shown(abs(amount)), "today": shown(today), "limit": shown(limit)}
-        if today:
-            refusal = _(
-                "%(amount)s, with the %(today)s adjusted today without approval, is above the approval limit "
-                "(%(limit)s): it posts only once a second admin approves it. Ask for it on the customer's ledger tab."
-            )
-        else:
-            refusal = _(
-                "%(amount)s is above the approval limit (%(limit)s): it posts only once a second admin approves it. "
-                "Ask for it on the customer's ledger tab."
-            )
-        super().__init__(refusal % values)
 
 
 class NoReason(WalletError):
@@ -404,111 +381,21 @@ def post_movement(movement: Movement) -> BalanceTransaction:
     return _post(movement, by_hand=True).transaction
 
 
-def approval_limit() -> Decimal:
-    """The amount above which money moved by hand waits for a second admin (``BACKOFFICE_APPROVAL_ABOVE``)."""
-    return current_app.config["APPROVAL_ABOVE"]
+def needs_approval(movement: Movement, *, everyone: bool = False) -> bool:
+    """Whether the movement (an adjustment, a reversal, a recharge typed by a person) takes a second admin now: with
+    what its maker moved by hand for the customer today (``everyone``: whoever moved it), it would pass the approval
+    limit (``by_hand.beyond``)."""
+    maker_id = movement.user.id if movement.user is not None else None
+    moved = {movement.customer_id: movement.amount}
+    return by_hand.beyond(db.session.connection(), moved, maker_id=maker_id, everyone=everyone) is not None
 
 
-APPROVED = "approved"
-"""The ``reason`` of the movements a source correction posts when its request is approved: a second admin saw them,
-so they do not count as money moved by hand today without one."""
-
-
-def needs_approval(movement: Movement) -> bool:
-    """Whether the movement (an adjustment, a reversal, a recharge typed by a person) takes a second admin: it moves
-    more than the approval
-    limit, counted with the customer's other money moved by hand today that no second admin approved
-    (:func:`_adjusted_today`), so that several each just at the limit do not pass one by one."""
-    return abs(movement.amount) + _adjusted_today(movement) > approval_limit()
-
-
-def reversal_needs_approval(original: BalanceTransaction) -> bool:
-    """Whether reversing the movement now takes a second admin (:func:`needs_approval` of its reversal)."""
-    reversing = Movement(kind=reversal_kind(original), amount=-original.signed_amount, customer_id=original.customer_id)
-    return needs_approval(reversing)
-
-
-def correction_needs_approval(customer_id: int, credit: Decimal) -> bool:
-    """Whether a correction of metering's source data (a reading edited or deleted, a price changed) that gives
-    ``credit`` back to the customer's wallet takes a second admin: the rule of :func:`needs_approval`, the credit
-    counted as the adjustment it amounts to. Money taken (a credit of zero or less) never waits."""
-    return credit > 0 and needs_approval(Movement(kind=Kind.ADJUSTMENT, amount=credit, customer_id=customer_id))
-
-
-def _refuse_beyond_the_approval_limit(movement: Movement) -> None:
-    """:func:`needs_approval`, decided under the customer's lock (two adjustments at once count each other)."""
-    today = _adjusted_today(movement)
-    if abs(movement.amount) + today > approval_limit():
-        raise NeedsApproval(movement.amount, approval_limit(), today)
-
-
-BY_HAND = (Kind.ADJUSTMENT, Kind.REVERSAL)
-"""The movements a person moves money with: counted together against the approval limit, per customer and day."""
-
-
-def _adjusted_today(movement: Movement) -> Decimal:
-    """What the customer's money moved by hand today (the installation's day) without an approval moved: its
-    adjustments and reversals, and what corrections of its readings' source data gave back (for each reading, what
-    the day's movements for it returned net, when that is money given back; a reading recorded and deleted the same
-    day gives back nothing), the movements posted by approving a request left out, but for a clerk's request one
-    admin approved alone (:func:`_approved_by_one_admin`). So are the rows no valid seal vouches for
-    (:func:`_forged`): money nobody moved through the application never counts toward a limit."""
-    if movement.kind not in (Kind.ADJUSTMENT, Kind.REVERSAL):
-        return Decimal(0)
-    day_began = datetime.combine(local_today(), time.min, ZoneInfo(current_app.config["TIMEZONE"])).astimezone(UTC)
-    approved = select(ApprovalRequest.result_movement_id).where(
-        ApprovalRequest.result_movement_id.is_not(None), ~_approved_by_one_admin()
+def reversal_needs_approval(original: BalanceTransaction, maker: User | None, *, everyone: bool = False) -> bool:
+    """Whether reversing the movement now takes a second admin, reversed by ``maker`` (:func:`needs_approval`)."""
+    reversing = Movement(
+        kind=reversal_kind(original), amount=-original.signed_amount, customer_id=original.customer_id, user=maker
     )
-    forged = _forged(movement.customer_id, day_began)
-    moved = db.session.scalar(
-        select(func.coalesce(func.sum(BalanceTransaction.amount), 0)).where(
-            BalanceTransaction.customer_id == movement.customer_id,
-            BalanceTransaction.kind.in_(BY_HAND),
-            BalanceTransaction.created_at >= day_began,
-            BalanceTransaction.id.not_in(approved),
-            BalanceTransaction.id.not_in(forged),
-        )
-    )
-    per_reading = (
-        select(func.sum(BalanceTransaction.signed_amount).label("net"))
-        .where(
-            BalanceTransaction.customer_id == movement.customer_id,
-            BalanceTransaction.reference_type == READING,
-            BalanceTransaction.created_at >= day_began,
-            BalanceTransaction.reason.is_distinct_from(APPROVED),
-            BalanceTransaction.id.not_in(forged),
-        )
-        .group_by(BalanceTransaction.reference_id)
-        .subquery("per_reading")
-    )
-    given_back = db.session.scalar(select(func.coalesce(func.sum(per_reading.c.net), 0)).where(per_reading.c.net > 0))
-    return Decimal(moved) + Decimal(given_back)
-
-
-def _approved_by_one_admin():
-    """The requests one admin approved alone: a clerk's wallet reversal within the limit, which that admin moved by
-    hand as much as one they posted themselves."""
-    clerks = select(User.id).where(User.role != Role.ADMIN)
-    return and_(
-        ApprovalRequest.kind == ApprovalKind.WALLET_REVERSAL,
-        ApprovalRequest.first_approved_by_id.is_(None),
-        ApprovalRequest.requested_by_id.in_(clerks),
-    )
-
-
-def _forged(customer_id: int, day_began: datetime) -> list[int]:
-    """The customer's movements of the day that no valid seal vouches for, those found as tampered evidence (open
-    or reviewed), and the reversals a review of tampered evidence posted for them."""
-    connection = db.session.connection()
-    today = (ledger.c.customer_id == customer_id) & (ledger.c.created_at >= day_began)
-    unsealed = verifying.verify(connection, seals.kinds()["balance_transactions"], where=today).findings
-    found = select(TamperedEvidence.row_id).where(
-        TamperedEvidence.kind == "balance_transactions", TamperedEvidence.customer_id == customer_id
-    )
-    reviewed = connection.execute(
-        select(ledger.c.id).where(today, ledger.c.id.in_(found) | ledger.c.reverses_id.in_(found))
-    ).scalars()
-    return sorted({finding.row_id for finding in unsealed} | set(reviewed))
+    return needs_approval(reversing, everyone=everyone)
 
 
 def _post(movement: Movement, *, earlier=None, by_hand: bool = False) -> Posted:
@@ -518,12 +405,12 @@ def _post(movement: Movement, *, earlier=None, by_hand: bool = False) -> Posted:
     try:
         with transaction() as session:
             connection = session.connection()
-            if by_hand:  # what was posted before and the day's adjustments, read under the customer's lock
+            if by_hand:  # what was posted before and the maker's money moved today, read under the customer's lock
                 lock_customers(connection, [movement.customer_id])
             if (found := _reversal_posted(connection, movement)) is not None:
                 posted = Posted(found.entry_id, found.id, same_or_conflict(found, movement), repeated=True)
             else:
-                limit = partial(_refuse_beyond_the_approval_limit, movement) if by_hand else None
+                limit = partial(_refuse_beyond_the_approval_limit, connection, movement) if by_hand else None
                 posted = post(installation(), connection, movement, first_time=limit)
             if posted.repeated and earlier is not None:
                 raise earlier(posted.transaction)
@@ -537,6 +424,13 @@ def _post(movement: Movement, *, earlier=None, by_hand: bool = False) -> Posted:
         if earlier is not None:
             raise earlier(found) from None
         return Posted(found.entry_id, found.id, same_or_conflict(found, movement), repeated=True)
+
+
+def _refuse_beyond_the_approval_limit(connection, movement: Movement) -> None:
+    """The limit's rule for money moved by hand (``by_hand.refuse_beyond``), decided under the customer's lock."""
+    maker_id = movement.user.id if movement.user is not None else None
+    moved = {movement.customer_id: movement.amount}
+    by_hand.refuse_beyond(connection, moved, maker_id=maker_id, kind=movement.kind.value)
 
 
 def _first(connection, movement: Movement) -> BalanceTransaction | None:

@@ -371,7 +371,8 @@ def test_the_application_works_under_the_runtime_role(app, runtime_url):
 
         # A clerk's requests: logging in (the session token), a page, a recharge from the customer's page.
         client = runtime.test_client()
-        login = {"email": maker.email, "password": "correct horse battery"}
+        clerk = UserFactory(email="clerk@example.com", role="finance", password="correct horse battery")
+        login = {"email": clerk.email, "password": "correct horse battery"}
         assert client.post("/login", data=login).status_code == 302
         assert client.get("/").status_code == 200
         assert client.get("/customers/HOTEL").status_code == 200

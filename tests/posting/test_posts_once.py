@@ -9,12 +9,10 @@ idempotency key, which finds what the first sending posted and shows it again.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
-from html import unescape
 from html.parser import HTMLParser
 
 import pytest
@@ -45,7 +43,7 @@ from backoffice.web.plumbing.once import _here
 from tests.chromium import follow, log_in
 from tests.concurrency import race
 from tests.factories import CustomerFactory, OrderFactory, UserFactory
-from tests.pages import opened
+from tests.pages import flashes, opened
 from tests.rows import balance_by_code
 
 D = Decimal
@@ -527,12 +525,6 @@ def tables() -> dict[str, list[tuple]]:
             table.name: sorted((tuple(row) for row in connection.execute(sa.select(table))), key=repr)
             for table in db.metadata.sorted_tables
         }
-
-
-def flashes(response) -> list[str]:
-    """The messages a page shows at its top."""
-    found = re.findall(r'<p class="flash flash-\w+" role="status">(.*?)</p>', response.get_data(as_text=True), re.S)
-    return [" ".join(unescape(message).split()) for message in found]
 
 
 def filled(text: str, given: dict) -> str:

@@ -159,7 +159,7 @@ BALANCES = ImportKind(
         ),
     ),
     compared=("amount", "on"),
-    by_hand=True,
+    by_hand=Kind.OPENING.value,
 )
 
 

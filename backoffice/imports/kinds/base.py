@@ -105,9 +105,13 @@ class ImportKind:
     """Where its rows' write depends on what is stored and on each other (a meter's assignments, in the order they
     started): the write's checks, made of each chunk in turn without writing (a new one for each check), each row's
     refusal said; so a row the write refuses is refused when checked."""
-    by_hand: bool = False
-    """Its rows' ``amount`` is money moved by hand (an opening balance): beyond the approval limit, one row or in
-    total, the import waits for a second admin's approval."""
+    by_hand: str = ""
+    """What its rows' ``amount`` moves by hand, if it is money moved by hand (``opening``, ``payment``): beyond the
+    approval limit, one row
+    or in total, or for one customer with what its maker moved by hand for them today (``services.by_hand``), the
+    import waits for a second admin's approval."""
+    moved_for: str = "customer_id"
+    """The row's field naming the customer whose money its ``amount`` moves (a kind :attr:`by_hand`)."""
     role: Role = Role.ADMIN
     """Who imports it: a clerk the kinds a clerk's forms write (readings, payments), an admin every kind."""
     history_of: str | None = None
@@ -363,7 +367,7 @@ def _held_on(name: str):
         refused = {}
         for position, holder, code, closed_at in found:
             row = rows[position]
-            row["holder"] = code
+            row["holder"], row["holder_id"] = code, holder
             if holder is None:
                 refused[position] = (
                     name,

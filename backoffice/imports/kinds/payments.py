@@ -35,6 +35,7 @@ from backoffice.models import (
 )
 from backoffice.platform.extensions import db
 from backoffice.platform.roles import Role
+from backoffice.posting.rules import Kind
 from backoffice.services import billing
 
 
@@ -178,5 +179,7 @@ PAYMENTS = ImportKind(
     refers=_both(_refer_meters, _refer_invoices, _open_month("paid_on"), _held_on("paid_on")),
     stated=(METER_DUE,),
     customers=_holders,
+    by_hand=Kind.PAYMENT.value,
+    moved_for="holder_id",
     compared=("amount", "paid_on"),
 )

@@ -1,7 +1,7 @@
 """Corrections of metering's source data that give money back wait, above the approval limit, for a second admin.
 
 A reading edited or deleted, or a pricing or tariff changed, can give money back to wallets. When what a customer gets
-back, with the money moved by hand for them today, is above the limit (``wallet.correction_needs_approval``), the
+back, with the money moved by hand for them today by whoever moved it, is above the limit (``by_hand.beyond``), the
 correction is saved as a pending request. Approving applies it through the same service, and only while it still
 gives back the same. Money taken never waits.
 """
@@ -16,7 +16,7 @@ from sqlalchemy import select
 from backoffice.models import ApprovalKind, ApprovalRequest, ApprovalStatus, BalanceTransaction, User
 from backoffice.platform.extensions import db
 from backoffice.platform.money import shown
-from backoffice.services import notices, wallet
+from backoffice.services import by_hand, notices
 from backoffice.services.metering.values import MeteringError
 
 ledger = BalanceTransaction.__table__
@@ -32,7 +32,7 @@ class NeedsApproval(MeteringError):
                 "approval is above the approval limit (%(limit)s): it applies only once a second admin approves it. "
                 "Ask for it on %(where)s.",
                 amount=shown(max(credits.values())),
-                limit=shown(wallet.approval_limit()),
+                limit=shown(by_hand.limit()),
                 where=where,
             )
         )
@@ -56,7 +56,8 @@ class ChangedSinceAsked(MeteringError):
 def beyond_the_limit(credits: dict[int, Decimal]) -> bool:
     """Whether giving back these credits (customer id to amount) takes a second admin; decided under the
     customers' locks, which the caller holds."""
-    return any(wallet.correction_needs_approval(customer_id, credit) for customer_id, credit in credits.items())
+    given = {customer_id: credit for customer_id, credit in credits.items() if credit > 0}
+    return by_hand.beyond(db.session.connection(), given, maker_id=None, everyone=True) is not None
 
 
 def ask(

@@ -40,7 +40,7 @@ from backoffice.posting.formulas import total_price_sql, volume_sm3_sql
 from backoffice.posting.locking import lock_customers
 from backoffice.posting.post import refuse_if_closed
 from backoffice.posting.refusals import CustomerClosed
-from backoffice.services import ChangedMeanwhile, transaction, wallet
+from backoffice.services import ChangedMeanwhile, by_hand, transaction
 from backoffice.services.metering import held
 from backoffice.services.metering.repricing import reprice_readings
 from backoffice.services.metering.values import MeteringError, checked_correction, checked_price, checked_volume
@@ -230,7 +230,7 @@ def _set_pricing(connection, asked: dict, user, version: int | None, approving=N
     saved = (pricing.c.customer_id == customer_id) & (pricing.c.effective_from == effective_from)
     record(connection, CustomerPricing, saved, HistoryOperation.EDIT if existing else HistoryOperation.CREATE)
     if not impact.deferred:
-        reprice_readings(connection, priced_by, user, wallet.APPROVED if approving is not None else None)
+        reprice_readings(connection, priced_by, user, by_hand.APPROVED if approving is not None else None)
         return impact
     what = f"Pricing from {effective_from:%Y-%m-%d}: {impact.readings} readings to re-price"
     months.request(connection, customer_id, effective_from, RecalculationReason.PRICING_CHANGE, what, user)

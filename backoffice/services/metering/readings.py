@@ -33,7 +33,7 @@ from backoffice.platform.money import format_number
 from backoffice.posting import months
 from backoffice.posting.locking import lock_customers
 from backoffice.posting.periods import refuse_if_closed
-from backoffice.services import ChangedMeanwhile, billing, transaction, wallet
+from backoffice.services import ChangedMeanwhile, billing, by_hand, transaction
 from backoffice.services.metering import held
 from backoffice.services.metering.index import NO_INDEX, MeterIndex, counted_by_index
 from backoffice.services.metering.pricing import Priced, price
@@ -169,7 +169,7 @@ def _correct(connection, reading, asked: dict, user, version: int | None, approv
             user,
             f"Correct reading #{reading_id}: {reading_date:%Y-%m-%d}, {priced.volume_flow_meter} m³",
         )
-    reason = wallet.APPROVED if approving is not None else None
+    reason = by_hand.APPROVED if approving is not None else None
     # A volume corrected is no longer what the meter's index made it: the reading is then given as a volume.
     given = {} if priced.volume_flow_meter == current.volume_flow_meter else NO_INDEX
     connection.execute(
@@ -340,7 +340,7 @@ def _delete(connection, reading, user, approving=None) -> ApprovalRequest | None
         _defer(connection, customer.id, reading.reading_date, f"Deleted reading #{reading_id}", user)
     record(connection, MeterReading, readings.c.id == reading_id, HistoryOperation.DELETE)
     connection.execute(delete(readings).where(readings.c.id == reading_id))
-    reason = wallet.APPROVED if approving is not None else None
+    reason = by_hand.APPROVED if approving is not None else None
     charge_reading(
         connection,
         customer.id,

@@ -77,7 +77,7 @@ def reprice_readings(
     to whoever held it when they were entered) is first moved to the one who did: what it cost is given
     back where it was charged, and the re-pricing charges its holder. Such readings are few (the
     ``reading_calculation`` check finds them), and each is moved by a ``post`` of its own. ``reason``: the
-    movements' (``wallet.APPROVED`` when an approved request re-prices).
+    movements' (``by_hand.APPROVED`` when an approved request re-prices).
     """
     whose = whose_readings().where(chosen).subquery("whose")
     pairs = connection.execute(select(whose.c.customer_id, whose.c.holder_id).distinct()).all()

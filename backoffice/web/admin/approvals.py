@@ -266,7 +266,7 @@ def _page(request_id: int | None = None, error: str | None = None, form: RejectF
         tampered=tampered,
         decided=decided,
         forms=forms,
-        two_admins={r.id for r in pending if approvals.first_of_two(r)},
+        two_admins={r.id for r in pending if approvals.first_of_two(r, current_user)},
         debts={
             r.id: debt_said(r.customer, debt)
             for r in pending

@@ -57,11 +57,11 @@ def adjust(code: str):
                 user=current_user,
                 value_date=form.value_date.data,
             )
-            if wallet.needs_approval(movement):
+            try:
+                asked, posted = None, wallet.post_movement(movement)
+            except wallet.NeedsApproval:  # as the core decided under the customer's lock: asked of a second admin
                 why = str(REASONS[movement.reason]) + (f": {description}" if description.strip() else "")
                 asked = approvals.ask_adjustment(movement, user=current_user, reason=why)
-            else:
-                asked, posted = None, wallet.post_movement(movement)
         except (wallet.DatedAfterToday, PeriodClosed) as error:
             form.value_date.errors.append(str(error))
         except wallet.WalletError as error:
@@ -182,9 +182,10 @@ def _page(found: BalanceTransaction, form: ReverseForm, refused: str | None = No
 
 
 def _asks(original: BalanceTransaction) -> bool:
-    """Whether reversing the movement now is asked of a second admin: it moves, with the customer's other money moved
-    by hand today, more than the approval limit. A movement that cannot be reversed is refused, never asked for."""
-    return wallet.not_reversible(original) is None and wallet.reversal_needs_approval(original)
+    """Whether reversing the movement now is asked of a second admin: it moves, with the money the reader moved by
+    hand for the customer today, more than the approval limit. A movement that cannot be reversed is refused, never
+    asked for."""
+    return wallet.not_reversible(original) is None and wallet.reversal_needs_approval(original, current_user)
 
 
 def _movement(customer: Customer, movement_id: int) -> BalanceTransaction:

@@ -134,15 +134,23 @@ def add_invoice(code: str):
 def add_payment(code: str):
     def write(form, meter, customer):
         reference = form.reference.data or ""
-        billing.add_payment(
-            meter,
-            form.amount.data,
-            form.paid_on.data,
-            reference,
-            invoice_ids=form.invoice_ids.data or [],
-            customer_id=customer.id,
-            user=current_user,
-        )
+        try:
+            billing.add_payment(
+                meter,
+                form.amount.data,
+                form.paid_on.data,
+                reference,
+                invoice_ids=form.invoice_ids.data or [],
+                customer_id=customer.id,
+                user=current_user,
+                by_hand=True,
+            )
+        except wallet.NeedsApproval as refused:  # as the core decided under the holder's lock: asked of a second admin
+            payment = billing.NewPayment(
+                meter.id, form.amount.data, form.paid_on.data, reference, form.invoice_ids.data or [], customer.id
+            )
+            asked = approvals.ask_payment(payment, customer.id, user=current_user, reason=refused.why())
+            return pending_notice(asked), "info"
         return _(
             "Payment of %(amount)s added for %(customer)s on meter %(meter)s.",
             amount=money(form.amount.data),
@@ -154,7 +162,8 @@ def add_payment(code: str):
 
 
 def _meter_entry(code: str, name: str, form_class, write, *, dated: str):
-    """Validate a per-meter form of the billing tab (``dated``: its date field), write it, and come back to the tab."""
+    """Validate a per-meter form of the billing tab (``dated``: its date field), write it (``write`` returns what the
+    page says, or that and how: a request asked is news, not a success), and come back to the tab."""
     customer = customer_or_404(code)
     form = form_class(prefix=name)
     meters_of(form.meter_id, customer)
@@ -168,7 +177,7 @@ def _meter_entry(code: str, name: str, form_class, write, *, dated: str):
         except PeriodClosed as error:
             form[dated].errors.append(str(error))
         else:
-            flash(message, "success")
+            flash(*(message if isinstance(message, tuple) else (message, "success")))
             return redirect(url_for("customers.show", code=code, tab="billing"))
     db.session.rollback()
     return render_customer(customer_or_404(code), "billing", forms={name: form}), 422

@@ -4,7 +4,7 @@ from datetime import UTC, datetime, time
 from functools import cached_property
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import BigInteger, and_, func, literal, or_, select, union, union_all
+from sqlalchemy import BigInteger, and_, case, func, literal, or_, select, union, union_all
 
 from backoffice.models import BalanceTransaction, Customer, TamperedEvidence
 from backoffice.models.types import Balance, one_of
@@ -16,22 +16,25 @@ ledger = BalanceTransaction.__table__
 customers = Customer.__table__
 findings = TamperedEvidence.__table__
 
-# The movements an admin reviewed as tampered evidence: written past the balance, they are no link of the chain;
-# their money enters it at the decision, which posts their reversal from there (``reconcile.evidence_review``).
+# The movements an admin reviewed as tampered evidence: the decision vouched for them as they stand, so they are no
+# link of the chain to check. The chain is measured from the rows as they now stand: the movement after a reviewed one
+# (in its customer's chain), and the reversal the decision posted, start from their own balance before, whatever the
+# reviewed row says (an edited row's rows after it follow what it said when written; a row written past the balance,
+# what was there before it; the reversal, the balance the decision carried it in at, ``reconcile.evidence_review``).
 reviewed = select(findings.c.row_id).where(
     findings.c.kind == "balance_transactions", findings.c.resolution.is_not(None)
 )
-carried = select(ledger.c.id, ledger.c.signed_amount).where(ledger.c.id.in_(reviewed)).subquery("carried")
 
 
 def _chain(low: int | None = None, high: int | None = None, part: Part | None = None):
     """Each row beside what the chain says it must hold: its own before plus its amount, and the customer's previous
-    row's after (zero for the first row), plus, for the reversal of a reviewed movement, that movement's money.
+    row's after (zero for the first row), or its own before where it starts anew after a reviewed movement (the row
+    following one, and the reversal of one).
 
     With ``low`` and ``high``, the rows of those ids and, for each of their customers, the row before the first of
     them: what the chunk's rows are compared with, rather than every row of the ledger for every chunk. With a
     ``part`` (``reconcile.night``), its rows among them, and the row before the first of them in each of its spans."""
-    kept = ledger.c.id.not_in(reviewed)
+    kept = None
     if part is not None:
         spans = part.ranges(ledger.name)
         rows = and_(*_in_part(ledger.c, part))  # its spans lie within the chunk
@@ -54,37 +57,42 @@ def _chain(low: int | None = None, high: int | None = None, part: Part | None = 
         earlier = ledger.alias("earlier")
         before = select(
             select(func.max(earlier.c.id))
-            .where(
-                earlier.c.customer_id == in_chunk.c.customer_id,
-                earlier.c.id < in_chunk.c.low,
-                earlier.c.id.not_in(reviewed),
-            )
+            .where(earlier.c.customer_id == in_chunk.c.customer_id, earlier.c.id < in_chunk.c.low)
             .correlate(in_chunk)
             .scalar_subquery()
         ).select_from(in_chunk)
         if part is None:
-            kept = and_(kept, or_(rows, ledger.c.id.in_(before)))
+            kept = or_(rows, ledger.c.id.in_(before))
         else:
             # A part's rows and those before its spans by one semi-join: beside them, an IN of the latter is run
             # once a row where the planner expects more rows before the spans than a hash holds.
-            kept = and_(kept, ledger.c.id.in_(union(select(ledger.c.id).where(rows), before)))
+            kept = ledger.c.id.in_(union(select(ledger.c.id).where(rows), before))
+    flagged = select(
+        ledger,
+        ledger.c.id.in_(reviewed).label("reviewed"),
+        ledger.c.reverses_id.in_(reviewed).label("reverses_reviewed"),
+    )
+    if kept is not None:
+        flagged = flagged.where(kept)
+    flagged = flagged.subquery("flagged")
+    in_order = {"partition_by": flagged.c.customer_id, "order_by": flagged.c.id}
+    anew = or_(func.coalesce(func.lag(flagged.c.reviewed).over(**in_order), False), flagged.c.reverses_reviewed)
+    linked = select(
+        flagged.c.id,
+        flagged.c.customer_id,
+        flagged.c.created_at,
+        flagged.c.balance_before,
+        flagged.c.balance_after,
+        flagged.c.reviewed,
+        func.round(flagged.c.balance_before + flagged.c.signed_amount, 2, type_=Balance).label("expected_after"),
+        case(
+            (anew, flagged.c.balance_before),
+            else_=func.coalesce(func.lag(flagged.c.balance_after).over(**in_order), 0),
+        ).label("expected_before"),
+    ).subquery("linked")
     return (
-        select(
-            ledger.c.id,
-            ledger.c.customer_id,
-            ledger.c.created_at,
-            ledger.c.balance_before,
-            ledger.c.balance_after,
-            func.round(ledger.c.balance_before + ledger.c.signed_amount, 2, type_=Balance).label("expected_after"),
-            (
-                func.coalesce(
-                    func.lag(ledger.c.balance_after).over(partition_by=ledger.c.customer_id, order_by=ledger.c.id), 0
-                )
-                + func.coalesce(carried.c.signed_amount, 0)
-            ).label("expected_before"),
-        )
-        .select_from(ledger.outerjoin(carried, carried.c.id == ledger.c.reverses_id))
-        .where(kept)
+        select(*(column for column in linked.c if column.name != "reviewed"))
+        .where(~linked.c.reviewed)
         .subquery("ledger_chain")
     )
 

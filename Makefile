@@ -24,7 +24,7 @@ BACKOFFICE_ANCHORS_FOLDER ?= $(EMBEDDED_DATA)-anchors
 export BACKOFFICE_ANCHORS_FOLDER
 endif
 
-.PHONY: run serve test lint install install-test lock locked translations screenshots services chromium axe hledger libreoffice pango prometheus pgbouncer wrk bench worker scheduler clean
+.PHONY: run serve test test-quick lint install install-test lock locked translations screenshots services chromium axe hledger libreoffice pango prometheus pgbouncer wrk bench worker scheduler clean
 
 run: install pango
 	$(START_DATABASE)
@@ -46,6 +46,12 @@ serve: install pango
 # which it empties; a second run beside it claims the next free databases again (see tests/conftest.py).
 test: install-test services chromium axe hledger libreoffice pango prometheus pgbouncer lint
 	REDIS_URL=$${REDIS_URL:-redis://127.0.0.1:6379/15} $(BIN)/pytest --numprocesses $$(($$(nproc) + 1)) --maxprocesses 4
+
+# The quick lane: every test but those marked production_path (real workers, the runtime role, killed workers, the
+# deployed nights, the pooler, make run on a clone, the month-end), each marked with its reason. CI runs make test.
+test-quick: install-test services chromium axe hledger libreoffice pango
+	REDIS_URL=$${REDIS_URL:-redis://127.0.0.1:6379/15} $(BIN)/pytest --numprocesses $$(($$(nproc) + 1)) --maxprocesses 4 \
+		-m "not production_path"
 
 lint: install-test
 	$(BIN)/ruff check .

@@ -38,7 +38,7 @@ from backoffice.platform.databases import database_url
 from backoffice.platform.extensions import db
 from backoffice.services import billing, demo, meter_lifecycle, wallet
 from backoffice.web.plumbing.extensions import limiter
-from tests import chromium, factories
+from tests import chromium, factories, workers
 from tests.factories import past_the_guards
 from tests.mailserver import mail_server
 from tests.monitoring import TOKEN
@@ -598,9 +598,17 @@ def role(app):
     drop_role(name)
 
 
+@pytest.fixture(autouse=True)
+def _lane(request):
+    """Whether the test is one of production's paths (``production_path``), which ``make test-quick`` leaves out:
+    only such a test starts a real worker or serves as the runtime role."""
+    workers.LANE["production_path"] = request.node.get_closest_marker("production_path") is not None
+
+
 @pytest.fixture
 def runtime_url(app, role) -> str:
     """The database's URL as the runtime role, granted by the command."""
+    assert workers.LANE["production_path"], "a test that serves as the runtime role is marked production_path"
     result = grant(app, role)
     assert result.exit_code == 0, result.output
     url = sa.make_url(app.config["SQLALCHEMY_DATABASE_URI"]).set(username=role, password=None)

@@ -18,6 +18,10 @@ from backoffice.platform.extensions import db
 from backoffice.platform.runtime_role import grant_runtime
 from tests.checkout import ROOT
 
+LANE = {"production_path": False}
+"""Whether the running test is marked ``production_path`` (set for each test by ``tests/conftest.py``): only such a
+test starts a real worker, so that ``make test-quick`` leaves every real worker out."""
+
 
 def worker_env(app, redis_url, **settings) -> dict:
     """A worker's environment as production's: on PostgreSQL it connects as the runtime role (``serving_url``)."""
@@ -29,6 +33,10 @@ def worker_env(app, redis_url, **settings) -> dict:
         "BACKOFFICE_ANCHORS_FOLDER": app.config["ANCHORS_FOLDER"],
     }
     return env | {f"BACKOFFICE_{name.upper()}": str(value) for name, value in settings.items()}
+
+
+def _production_path() -> None:
+    assert LANE["production_path"], "a test that starts a real worker is marked production_path"
 
 
 def serving_url(owner_url: str) -> str:
@@ -50,6 +58,7 @@ def serving_url(owner_url: str) -> str:
 
 def run_worker(app, redis_url, **settings) -> subprocess.CompletedProcess:
     """One real worker in burst mode: it works until the queues are empty, then exits."""
+    _production_path()
     db.session.commit()
     result = subprocess.run(
         [sys.executable, "worker.py", "--burst"],
@@ -66,6 +75,7 @@ def run_worker(app, redis_url, **settings) -> subprocess.CompletedProcess:
 
 def start_worker(app, redis_url, **settings) -> subprocess.Popen:
     """One real worker that keeps listening (not in burst mode), in a session of its own."""
+    _production_path()
     db.session.commit()
     return subprocess.Popen(
         [sys.executable, "worker.py"],

@@ -269,6 +269,7 @@ def test_a_command_s_import_counts_with_the_admin_s_recharge(client, runner, tmp
     assert payments() == []
 
 
+@pytest.mark.production_path("real workers")
 def test_an_import_run_by_a_worker_keeps_the_rule_as_the_runtime_role(app, client, held, clerks, redis_url):
     clerk, other = clerks
 

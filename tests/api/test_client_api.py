@@ -515,6 +515,7 @@ def test_the_commands_issue_list_and_revoke_a_client(app, runner, issuer, hotel,
     assert "revoked" in runner.invoke(args=["api-client", "list"]).output
 
 
+@pytest.mark.production_path("the runtime role")
 def test_a_client_charges_through_the_api_served_as_the_runtime_role(app, runtime_url):
     with runtime_app(runtime_url) as runtime:
         issuer = UserFactory(email="issuer@example.com", role="admin")

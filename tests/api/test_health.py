@@ -533,6 +533,7 @@ def test_a_scrape_parses_to_every_family_with_its_type_help_and_labels(api):
     assert samples["backoffice_evidence_anchor_chains"] >= 1
 
 
+@pytest.mark.production_path("real workers")
 def test_stale_until_a_real_worker_runs_the_nightly_then_ok_with_its_duration(app, api, redis_url):
     OrderFactory()
     assert health(api)["data"]["nightly_maintenance"]["status"] == "never run"
@@ -577,6 +578,7 @@ def test_the_job_histogram_is_the_one_the_job_records_make_after_each_kind_of_ru
     assert job_histogram(metrics(api)) == from_the_records()
 
 
+@pytest.mark.production_path("real workers")
 def test_the_job_histogram_counts_the_runs_split_into_jobs_as_they_end(app, api, redis_url):
     OrderFactory()
     jobs.enqueue("verify")

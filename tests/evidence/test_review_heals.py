@@ -36,6 +36,7 @@ def maintenance(day: date) -> set[tuple[str, int]]:
     )
 
 
+@pytest.mark.production_path("the runtime role")
 @pytest.mark.parametrize("decision", ["reverse", "accept"])
 def test_a_movement_edited_by_sql_reviewed_as_the_runtime_role_leaves_every_check_clean(app, runtime_url, decision):
     customer = CustomerFactory(code="HOTEL")

@@ -8,6 +8,7 @@ import io
 from datetime import date
 from decimal import Decimal
 
+import pytest
 import sqlalchemy as sa
 
 from backoffice.models import BalanceTransaction, Customer, CutOver, Import, ImportStatus, MeterReading, RunMode
@@ -74,6 +75,7 @@ def test_the_cut_over_is_set_once_and_shown(app, runner):
     assert not changed and db.session.scalar(sa.select(CutOver.day)) == date(2026, 10, 31)
 
 
+@pytest.mark.production_path("real workers")
 def test_openings_then_a_history_route_book_through_the_page_and_a_real_worker_as_the_runtime_role(
     app, client, admin, redis_url
 ):

@@ -428,6 +428,7 @@ def test_the_valid_rows_alone_when_the_admin_chooses_them_once_however_often_sen
     assert "Rows in backoffice with the file's values,,2,2,0\n" in report
 
 
+@pytest.mark.production_path("a killed worker")
 def test_an_interrupted_import_resumes_where_it_stopped(app, runner, tmp_path, monkeypatch):
     path = tmp_path / "meters.csv"
     path.write_text("Meter serial\n" + "".join(f"M-{n}\n" for n in range(1, 8)))
@@ -455,6 +456,7 @@ def test_an_interrupted_import_resumes_where_it_stopped(app, runner, tmp_path, m
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Meter)) == 7
 
 
+@pytest.mark.production_path("real workers")
 def test_a_row_refused_when_its_chunk_is_checked_again_stops_the_import_at_that_chunk(app, client, admin, redis_url):
     """The run checks each chunk again as it writes it (a real worker, as the runtime role): a row good when the file
     was checked, refused now (another customer took its code meanwhile), stops the import at its chunk, saying why;
@@ -489,6 +491,7 @@ def test_the_template_names_each_column_in_the_readers_language(app, runner, cli
     assert "Opening balance *" not in header and len(header) == 4
 
 
+@pytest.mark.production_path("real workers")
 def test_an_import_runs_as_a_job_of_a_real_worker_as_the_runtime_role(app, client, admin, redis_url):
     files = legacy_files(local_today())
     for kind in ("managers", "customers", "balances"):
@@ -510,6 +513,7 @@ def test_an_import_runs_as_a_job_of_a_real_worker_as_the_runtime_role(app, clien
     assert "Verify of 3 customers" in page
 
 
+@pytest.mark.production_path("real workers")
 def test_invoices_charged_vat_and_customers_on_routes_import_through_a_real_worker_as_the_runtime_role(
     app, client, admin, redis_url
 ):
@@ -542,6 +546,7 @@ def test_invoices_charged_vat_and_customers_on_routes_import_through_a_real_work
     assert tuple(route) == ("Bogor Utara", 2)
 
 
+@pytest.mark.production_path("a killed worker")
 def test_an_import_whose_worker_is_killed_mid_way_resumes_where_it_stopped(app, client, admin, redis_url):
     """A real worker, as the runtime role, its work-horse killed after a chunk: the import says it stopped, kept the
     chunks it wrote, and run again writes the rest."""
@@ -685,6 +690,7 @@ def test_a_row_the_service_refuses_when_written_stops_the_import_saying_which_li
     assert db.session.scalar(sa.select(sa.func.count()).select_from(MeterAssignment)) == 2
 
 
+@pytest.mark.production_path("real workers")
 def test_with_the_queues_a_file_is_checked_by_a_job_then_imported_by_another(app, client, admin, redis_url):
     sent = client.post(
         "/imports",

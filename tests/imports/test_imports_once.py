@@ -138,6 +138,7 @@ def test_an_import_rehearses_a_meters_moves_as_the_runtime_role(app, meters, tmp
     assert db.session.scalar(sa.select(sa.func.count()).select_from(MeterAssignment)) == before
 
 
+@pytest.mark.production_path("real workers")
 def test_two_admins_pressing_import_with_two_workers_write_each_payment_once(app, client, admin, meters, redis_url):
     since = local_today().replace(day=1) - timedelta(days=60)
     pages = []

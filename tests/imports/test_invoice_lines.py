@@ -116,6 +116,7 @@ def test_a_kept_line_is_never_changed_nor_deleted(app, runner, tmp_path):
     assert len(kept()) == 4
 
 
+@pytest.mark.production_path("real workers")
 def test_lines_import_through_the_page_and_a_real_worker_as_the_runtime_role(app, client, admin, redis_url):
     moved_in(app)
     fixed = ODOO.replace("-000", "0").replace("5405.405", "5405.4054")

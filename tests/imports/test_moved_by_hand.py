@@ -243,6 +243,7 @@ def test_an_approved_import_pointed_at_another_file_by_sql_writes_nothing(
     assert openings() == []
 
 
+@pytest.mark.production_path("real workers")
 def test_an_import_waits_for_approval_then_a_worker_writes_it_as_the_runtime_role(
     app, client, customers, admins, redis_url
 ):

@@ -9,6 +9,7 @@ from datetime import date
 from decimal import Decimal
 
 import openpyxl
+import pytest
 import sqlalchemy as sa
 
 from backoffice.imports import running
@@ -407,6 +408,7 @@ def test_without_the_queues_the_page_writes_a_small_file_alone(app, client, admi
     assert db.session.scalar(sa.select(Import.status)) == "checked"
 
 
+@pytest.mark.production_path("real workers")
 def test_with_the_queues_columns_chosen_are_checked_by_a_job(app, client, admin, redis_url):
     sent = client.post(
         "/imports",
@@ -501,6 +503,7 @@ def test_a_customers_tax_status_is_kept_from_its_form_its_command_and_its_import
     assert row.endswith(",exempt")
 
 
+@pytest.mark.production_path("real workers")
 def test_as_the_runtime_role_a_clerk_maps_a_column_and_real_workers_check_and_write(app, runtime_url, redis_url):
     """A meter reader's sheet whose meter column no field knows: the page keeps it for its columns to be mapped,
     and the web and the workers run as the role production serves with."""

@@ -8,6 +8,7 @@ import io
 from datetime import date
 from decimal import Decimal
 
+import pytest
 import sqlalchemy as sa
 
 from backoffice.models import Import, ImportStatus, Meter, MeterReading
@@ -43,6 +44,7 @@ def readings() -> dict:
     return {(serial, on): volume for serial, on, volume in db.session.execute(query)}
 
 
+@pytest.mark.production_path("real workers")
 def test_a_misread_and_a_rollover_wait_the_rest_is_written_and_a_clerk_confirms_on_the_page(
     app, runner, tmp_path, client, finance, redis_url
 ):

@@ -163,6 +163,7 @@ def test_a_withdrawn_settlement_takes_it_back_from_opening_equity(app, runner, t
     assert invoice.outstanding == D("6693500") and clean()
 
 
+@pytest.mark.production_path("real workers")
 def test_paid_invoices_arrive_paid_through_the_page_and_a_real_worker_as_the_runtime_role(
     app, client, admin, redis_url
 ):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 from decimal import Decimal
 
+import pytest
 import sqlalchemy as sa
 
 from backoffice.models import Customer, Import, ImportStatus
@@ -63,6 +64,7 @@ def test_an_amount_or_a_key_is_never_updated_and_other_fields_stay_conflicts(app
     assert sorted(tuple(row) for row in found) == [("PLG-0595", None, Decimal("50000")), ("PLG-0596", None, 0)]
 
 
+@pytest.mark.production_path("real workers")
 def test_the_page_asks_which_fields_to_update_and_a_worker_writes_them(app, client, admin, redis_url):
     customers()
     sent = client.post(

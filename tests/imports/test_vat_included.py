@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 
+import pytest
 import sqlalchemy as sa
 
 from backoffice.models import Import, ImportStatus, Invoice
@@ -95,6 +96,7 @@ def test_a_corrected_due_date_keeps_the_vat_in_a_total_and_a_new_net_is_charged_
     assert clean(*CHECKS)
 
 
+@pytest.mark.production_path("real workers")
 def test_totals_with_vat_import_through_the_page_and_a_real_worker_as_the_runtime_role(app, client, admin, redis_url):
     moved_in(app)
     address, record = run_on_the_page(app, client, redis_url, "invoices", "account.move.csv", ODOO.encode())

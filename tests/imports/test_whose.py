@@ -37,6 +37,7 @@ def payments_import(app, client, auth, redis_url) -> tuple[str, Import]:
     return page, db.session.scalar(sa.select(Import))
 
 
+@pytest.mark.production_path("real workers")
 def test_another_clerk_cannot_open_remap_run_or_download_an_admins_import(app, client, auth, payments_import):
     page, record = payments_import
     assert record.status == ImportStatus.CHECKED
@@ -56,6 +57,7 @@ def test_another_clerk_cannot_open_remap_run_or_download_an_admins_import(app, c
     assert db.session.scalar(sa.select(sa.func.count()).select_from(ImportColumn)) == 0
 
 
+@pytest.mark.production_path("real workers")
 def test_the_maker_and_any_admin_act_on_it(app, client, auth, payments_import, redis_url):
     page, record = payments_import
     auth.login("admin")  # another admin than its maker
@@ -67,6 +69,7 @@ def test_the_maker_and_any_admin_act_on_it(app, client, auth, payments_import, r
     assert db.session.scalar(sa.select(Payment.amount)) == Decimal("1000.00")
 
 
+@pytest.mark.production_path("real workers")
 def test_a_clerk_acts_on_their_own_import_and_lists_only_theirs(app, client, auth, payments_import):
     _page, theirs = payments_import
     auth.login("finance")

@@ -8,6 +8,7 @@ import io
 from datetime import date
 from decimal import Decimal
 
+import pytest
 import sqlalchemy as sa
 
 from backoffice.models import Import, ImportStatus, Invoice, Payment
@@ -81,6 +82,7 @@ def test_a_wrong_mark_or_order_on_the_command_is_refused_and_nothing_written(app
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Import)) == 0
 
 
+@pytest.mark.production_path("real workers")
 def test_the_page_reads_the_file_as_the_clerk_chooses_and_a_worker_writes_it_so(app, client, finance, redis_url):
     metered_customer("CUST-1", date(2026, 1, 1), Decimal("1000.00"), serial="M-1")
     data = b"Reference;Meter serial;Amount;Paid on\nTRF-1;M-1;1.250;02/03/2026\n"

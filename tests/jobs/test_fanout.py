@@ -175,6 +175,7 @@ def release(gate: sa.Connection) -> None:
         gate.close()
 
 
+@pytest.mark.production_path("real workers")
 def test_a_verify_and_a_fix_split_over_two_workers_end_as_the_run_in_one_process(app, business, redis_url):
     corrupt_everything(business)
     alone = run(RunMode.VERIFY)
@@ -216,6 +217,7 @@ def test_a_verify_and_a_fix_split_over_two_workers_end_as_the_run_in_one_process
     assert run(RunMode.VERIFY).mismatched == 0
 
 
+@pytest.mark.production_path("a killed worker")
 def test_a_killed_worker_s_chunk_is_redone_once_and_the_run_ends_as_in_one_process(app, business, redis_url):
     corrupt_everything(business)
     alone = run(RunMode.FIX)
@@ -259,6 +261,7 @@ def test_a_killed_worker_s_chunk_is_redone_once_and_the_run_ends_as_in_one_proce
     assert all(stored("orders", "grand_total", order.id) == Decimal("9300000.00") for order in business["orders"])
 
 
+@pytest.mark.production_path("a killed worker")
 def test_a_listening_worker_requeues_the_chunk_of_a_worker_killed_beside_it(app, business, redis_url):
     """No worker starts and no scheduler ticks: the survivor's own periodic sweep finds the chunk."""
     corrupt_everything(business)
@@ -282,6 +285,7 @@ def test_a_listening_worker_requeues_the_chunk_of_a_worker_killed_beside_it(app,
     assert sorted(c.attempts for c in chunks_of(record.run_id))[-2:] == [1, 2]
 
 
+@pytest.mark.production_path("real workers")
 def test_a_chunk_whose_job_failed_as_it_began_is_queued_again_by_the_sweep(app, business, redis_url):
     """The database away as a chunk's job began: RQ failed the job before the chunk's row said it started, so the
     row still says queued; the queue has the job, but will never run it."""
@@ -318,6 +322,7 @@ def test_a_chunk_whose_job_failed_as_it_began_is_queued_again_by_the_sweep(app, 
     assert outcome(record.run_id) == outcome(alone.id)
 
 
+@pytest.mark.production_path("real workers")
 def test_a_job_tried_again_after_its_run_was_recorded_does_not_start_another(app, business, redis_url):
     """The database went away once the run and its chunks were recorded, before the chunks reached the queue: the
     job failed for now and RQ tries it again. Its run goes on (the sweep queues the chunks); no second run starts."""
@@ -359,6 +364,7 @@ def test_a_job_tried_again_after_its_run_was_recorded_does_not_start_another(app
     assert outcome(run_id) == outcome(alone.id)
 
 
+@pytest.mark.production_path("a killed worker")
 def test_a_chunk_killed_on_its_last_attempt_fails_the_run_and_writes_nothing(app, business, redis_url):
     corrupt_everything(business)
     app.config["JOB_HEARTBEAT_SECONDS"] = HEARTBEAT
@@ -385,6 +391,7 @@ def test_a_chunk_killed_on_its_last_attempt_fails_the_run_and_writes_nothing(app
     assert [stored("orders", "grand_total", order.id) for order in business["orders"][1:4]] == [1, 1, 1]
 
 
+@pytest.mark.production_path("real workers")
 def test_a_chunk_that_fails_fails_the_run_and_the_chunks_done_keep_their_fixes(app, redis_url):
     orders = [OrderFactory() for _ in range(4)]
     for order in orders:
@@ -408,6 +415,7 @@ def test_a_chunk_that_fails_fails_the_run_and_the_chunks_done_keep_their_fixes(a
     assert [stored("orders", "grand_total", order.id) for order in orders] == [9300000, 9300000, 1, 1]
 
 
+@pytest.mark.production_path("real workers")
 @pytest.mark.parametrize("workers", [0, 1])
 def test_a_chunk_plans_the_parallel_workers_set_and_a_run_in_one_process_the_servers(app, business, workers):
     app.config["CHUNK_PARALLEL_WORKERS"] = workers

@@ -56,6 +56,7 @@ LOST = "The queue lost this job (Redis restarted without its data); it was not r
 NO_WORKER = "No worker is listening on the queue 'recalc'; the job will run when one starts."
 
 
+@pytest.mark.production_path("real workers")
 def test_recalculate_customer_from_the_web_is_done_by_a_worker(app, client, admin, redis_url):
     hotel, bakery = CustomerFactory(code="HOTEL"), CustomerFactory(code="BAKERY")
     wrong = [OrderFactory(customer=hotel), OrderFactory(customer=hotel)]
@@ -84,6 +85,7 @@ def test_recalculate_customer_from_the_web_is_done_by_a_worker(app, client, admi
     assert "finished" in done and "hx-trigger" not in done and "Rp9.300.000,00" not in done
 
 
+@pytest.mark.production_path("real workers")
 def test_a_second_click_shows_the_job_already_queued(app, client, admin, redis_url):
     customer = CustomerFactory(code="HOTEL")
     first = client.post("/customers/HOTEL/recalculate", headers={"HX-Request": "true"}).get_data(as_text=True)
@@ -249,6 +251,7 @@ def test_catch_up_leaves_a_nightly_that_finished(app, redis_url):
     assert db.session.scalar(sa.select(sa.func.count(JobRecord.id))) == 1
 
 
+@pytest.mark.production_path("real workers")
 def test_a_job_that_raises_ends_failed_with_its_error(app, redis_url):
     order = OrderFactory()
     corrupt("orders", "promo", order.id, "99999999.00")  # the fix would store a negative total
@@ -263,6 +266,7 @@ def test_a_job_that_raises_ends_failed_with_its_error(app, redis_url):
     assert db.session.get(ReconciliationRun, record.run_id).status is RunStatus.FAILED
 
 
+@pytest.mark.production_path("a killed worker")
 def test_a_killed_worker_leaves_the_job_abandoned_and_a_rerun_completes(app, client, redis_url):
     customer = CustomerFactory()
     orders = [OrderFactory(customer=customer) for _ in range(8)]
@@ -299,6 +303,7 @@ def test_a_killed_worker_leaves_the_job_abandoned_and_a_rerun_completes(app, cli
     assert all(stored("orders", "grand_total", o.id) == 9300000 for o in orders)
 
 
+@pytest.mark.production_path("a killed worker")
 @pytest.mark.parametrize("how", ["work-horse killed", "stopped"])
 def test_a_job_whose_work_horse_is_killed_or_that_is_stopped_is_abandoned_at_once(app, redis_url, how):
     """The worker lives on: it ends the job as RQ's cleanup ends that of a worker that died, with no sweep."""
@@ -393,6 +398,7 @@ def test_the_jobs_page_lists_jobs_with_status_who_and_error(app, client, auth):
     assert client.post(f"/jobs/{finished.id}/retry").status_code == 409
 
 
+@pytest.mark.production_path("real workers")
 def test_a_worker_on_an_unmigrated_database_says_so_in_one_line(new_database_url, redis_url, app):
     env = worker_env(app, redis_url) | {"DATABASE_URL": new_database_url}
     result = subprocess.run(
@@ -418,6 +424,7 @@ def redis_restarts_without_its_data(redis_url: str, *records: JobRecord) -> None
     queued_ago(60, *records)
 
 
+@pytest.mark.production_path("real workers")
 def test_the_sweep_releases_a_queued_job_redis_lost_and_its_retry_runs(app, client, admin, redis_url):
     order = OrderFactory(customer=CustomerFactory(code="HOTEL"))
     corrupt("orders", "grand_total", order.id, "1")
@@ -487,6 +494,7 @@ def test_retrying_a_queued_job_redis_lost_releases_it_and_queues_it_again(app, c
     assert len(Queue("recalc", connection=Redis.from_url(redis_url)).get_job_ids()) == 2
 
 
+@pytest.mark.production_path("real workers")
 def test_a_nightly_redis_lost_is_released_and_enqueued_again_once(app, redis_url):
     night = date(2026, 11, 22)
     lost, _ = jobs.enqueue_nightly(night)
@@ -502,6 +510,7 @@ def test_a_nightly_redis_lost_is_released_and_enqueued_again_once(app, redis_url
     assert job_row(again.id).status is JobStatus.FINISHED
 
 
+@pytest.mark.production_path("real workers")
 def test_a_released_job_the_queue_gives_back_is_not_run(app, redis_url):
     order = OrderFactory()
     corrupt("orders", "grand_total", order.id, "1")
@@ -528,6 +537,7 @@ def test_a_job_queued_a_while_with_no_worker_listening_says_so(app, client, admi
     assert job_row(record.id).status is JobStatus.QUEUED
 
 
+@pytest.mark.production_path("real workers")
 def test_a_job_queued_a_while_with_a_worker_listening_does_not_say_no_worker(app, client, admin, redis_url):
     record, _ = jobs.enqueue("verify", {})
     queued_ago(11, record)

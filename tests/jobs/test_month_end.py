@@ -28,6 +28,8 @@ from tests.pages import unescaped as text
 from tests.workbooks import sheets
 from tests.workers import run_worker
 
+pytestmark = pytest.mark.production_path("the month-end")
+
 D = Decimal
 OCT = date(2026, 10, 1)
 

@@ -448,6 +448,7 @@ def test_a_customer_not_in_real_time_gets_a_recalculation_request_for_each_readi
     assert db.session.scalar(sa.select(sa.func.count()).select_from(TransactionCalculation)) == 0
 
 
+@pytest.mark.production_path("the runtime role")
 def test_the_batch_recorder_works_under_the_runtime_role(app, runtime_url):
     with runtime_app(runtime_url):
         customer, meter = metered_customer("HOTEL", OCT, D("1000.00"), prepaid=D("100000"), serial="M-1")

@@ -36,6 +36,7 @@ def test_a_free_port_is_taken(monkeypatch):
     pages._refuse_a_taken_port()
 
 
+@pytest.mark.production_path("a killed worker")
 def test_a_server_answering_is_the_one_started(listening, tmp_path):
     other = subprocess.Popen(["sleep", "30"])
     try:

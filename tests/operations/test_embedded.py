@@ -12,10 +12,13 @@ from pathlib import Path
 
 import psutil
 import psycopg
+import pytest
 import requests
 
 from tests.checkout import ROOT
 from tests.clusters import free_port
+
+pytestmark = pytest.mark.production_path("make run on a clone")
 
 
 def _serve(data: Path, port: int, environment: dict, log: Path) -> subprocess.Popen:

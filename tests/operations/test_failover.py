@@ -44,6 +44,8 @@ from tests.conftest import require_service
 from tests.factories import PASSWORD, CustomerFactory, UserFactory
 from tests.serving import hidden_fields
 
+pytestmark = pytest.mark.production_path("a primary killed")
+
 SWITCHING_OVER = "The database is switching over, try again."
 OPENING = Decimal("10000000")
 """Each customer's opening balance: far more than the test's charges take."""

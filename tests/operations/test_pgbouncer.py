@@ -40,6 +40,8 @@ from tests import clusters
 from tests.checkout import ROOT
 from tests.conftest import DEFAULT_REDIS, require_service
 
+pytestmark = pytest.mark.production_path("the pooler")
+
 POOL = 8
 """Server connections of the slice's database: far fewer than its clients (each test's app, its workers, their
 threads), and enough for the transactions its tests hold open at once (two chunks held at a gate, the gate, the test's

@@ -37,6 +37,8 @@ from tests.conftest import require_service
 from tests.factories import CustomerFactory, OrderFactory, hotel_with_meter
 from tests.roles import drop_role
 
+pytestmark = pytest.mark.production_path("a restore")
+
 D = Decimal
 WRONG_KEY = "not-the-installation-s-key-" + "x" * 40
 READY = "The restored database is ready to serve."

@@ -44,6 +44,8 @@ from tests.factories import CustomerFactory, OrderFactory
 from tests.serving import TOKEN, Server, gunicorn
 from tests.workers import listening_workers, serving_url, worker_env
 
+pytestmark = pytest.mark.production_path("the deployed setup's nights")
+
 BEARER = {"Authorization": f"Bearer {TOKEN}"}
 CHUNK_SIZE = 2
 

@@ -161,6 +161,7 @@ def test_a_job_run_in_process_stamps_its_id_and_the_request_s_on_each_step(clien
     assert re.fullmatch(r"Finished: run \d+ succeeded: 1 mismatched, 1 fixed; 0 recalculations done", messages[-1])
 
 
+@pytest.mark.production_path("real workers")
 def test_a_worker_writes_json_lines_with_the_job_s_id_on_each_step(app, redis_url):
     scheduled = jobs.queue("maintenance").enqueue(jobs.catch_up)  # as RQ's cron scheduler enqueues it
     result = run_worker(app, redis_url, log_format="json")

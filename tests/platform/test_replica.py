@@ -27,6 +27,8 @@ from tests import factories
 from tests.clusters import Cluster, binaries, wait_for
 from tests.conftest import require_service
 
+pytestmark = pytest.mark.production_path("a streaming replica")
+
 TEMPLATE = "migrated"
 
 

@@ -23,6 +23,8 @@ from tests.checkout import CONSOLE_SCRIPT, ROOT
 from tests.clusters import free_port
 from tests.factories import PASSWORD
 
+pytestmark = pytest.mark.production_path("a streaming replica")
+
 EXAMPLE = "(e.g. postgresql://backoffice_app@standby/backoffice)"
 UNFIT = pytest.mark.parametrize(
     ("url", "message"),

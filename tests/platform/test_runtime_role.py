@@ -156,6 +156,7 @@ def test_the_runtime_role_seals_and_decides_findings_only_by_the_owner_s_functio
         outer.rollback()
 
 
+@pytest.mark.production_path("the runtime role")
 def test_the_runtime_role_cannot_close_a_finding_and_the_function_needs_an_admin(app, runtime_url):
     clerk, admin = UserFactory(role="finance"), UserFactory(role="admin")
     finding = TamperedEvidence(kind="balance_transactions", row_id=7, version=0, what="forged", found_at=utcnow())
@@ -249,6 +250,7 @@ def test_any_member_of_the_owner_or_a_powerful_role_is_refused_and_granted_nothi
             drop_role(made)
 
 
+@pytest.mark.production_path("the runtime role")
 def test_the_guards_and_the_evidence_are_beyond_the_runtime_role(app, runtime_url):
     customer = create_customer("HOTEL", Details(name="Hotel Cempaka"))
     movement = wallet.recharge(customer, D("100000"))
@@ -292,6 +294,7 @@ def test_the_guards_and_the_evidence_are_beyond_the_runtime_role(app, runtime_ur
     assert db.session.scalar(sa.select(sa.func.count()).select_from(JournalLine)) == 2
 
 
+@pytest.mark.production_path("the runtime role")
 def test_the_application_works_under_the_runtime_role(app, runtime_url):
     with runtime_app(runtime_url, APPROVAL_ABOVE=D("50000")) as runtime:
         maker = UserFactory(email="maker@example.com", role="admin", password="correct horse battery")
@@ -382,6 +385,7 @@ def test_the_application_works_under_the_runtime_role(app, runtime_url):
     assert run_clean(app)
 
 
+@pytest.mark.production_path("the runtime role")
 def test_the_runtime_role_cannot_mark_a_nightly_finished_nor_end_a_run_by_hand(app, runtime_url):
     customer = create_customer("HOTEL", Details(name="Hotel Cempaka"))
     wallet.recharge(customer, D("100000"))
@@ -483,6 +487,7 @@ def test_guarded_tables_are_append_only_to_the_grant_and_locked_by_the_close(app
     assert f"LOCK TABLE {', '.join(GUARDED)} IN SHARE ROW EXCLUSIVE MODE" in definition
 
 
+@pytest.mark.production_path("the runtime role")
 def test_a_history_transaction_id_taken_out_of_turn_costs_the_forger_not_a_clerk(app, runtime_url):
     order = OrderFactory()
     ahead = db.session.scalar(sa.text("SELECT last_value + 2 FROM history_transactions_id_seq"))
@@ -506,6 +511,7 @@ def test_a_history_transaction_id_taken_out_of_turn_costs_the_forger_not_a_clerk
     assert db.session.scalar(sa.text("SELECT count(*) FROM orders_history WHERE id = :id"), {"id": order.id}) == 3
 
 
+@pytest.mark.production_path("the runtime role")
 @pytest.mark.parametrize(("decision", "balance"), [("reverse", D("1000.00")), ("accept", D("1500.00"))])
 def test_an_admin_decides_a_forged_movements_finding_on_the_web_as_the_runtime_role(
     app, runtime_url, decision, balance
@@ -592,6 +598,7 @@ def _walked_address(rule, values: dict) -> str:
     return rule.build(filled)[1]
 
 
+@pytest.mark.production_path("the runtime role")
 def test_every_route_an_admin_reaches_answers_as_the_runtime_role(app, runtime_url, demo_data):
     """Every address production serves, each method, asked by an admin through the web as the role that serves:
     GETs with the demo's rows in their addresses, POSTs with an empty form (a refusal under its field, an action
@@ -631,6 +638,7 @@ def test_every_route_an_admin_reaches_answers_as_the_runtime_role(app, runtime_u
     assert not failed, failed
 
 
+@pytest.mark.production_path("the runtime role")
 def test_the_runtime_role_refreshes_the_statistics_of_what_it_loaded_and_no_more(app, runtime_url):
     """After a bulk write the planner's statistics are refreshed by the owner's ``analyze_due``, which the runtime
     role may run (an ``ANALYZE`` of its own is only the owner's); a table changed by less than autovacuum's threshold
@@ -663,6 +671,7 @@ def test_the_runtime_role_refreshes_the_statistics_of_what_it_loaded_and_no_more
         runtime.dispose()
 
 
+@pytest.mark.production_path("the runtime role")
 def test_a_table_analysed_by_its_own_settings_as_autovacuum_would(app, runtime_url):
     """``analyze_due`` honours a table's own ``autovacuum_analyze_threshold`` and scale factor, as autovacuum does:
     ``seals``, where a kind of evidence new to the statistics would be read a row at a time, is analysed once a

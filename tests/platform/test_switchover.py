@@ -16,6 +16,8 @@ from backoffice.platform.extensions import db
 from backoffice.platform.switchover import drop_the_pool, switching_over
 from backoffice.services import wallet
 
+pytestmark = pytest.mark.production_path("a switchover")
+
 SENTENCE = "The database is switching over, try again."
 
 

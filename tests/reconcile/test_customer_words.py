@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import pytest
 import sqlalchemy as sa
 
 from backoffice import jobs
@@ -89,6 +90,7 @@ def test_two_writers_adding_each_other_s_new_words_never_wait_for_each_other(app
     assert run(RunMode.VERIFY, checks=["customer_words"]).mismatched == 0
 
 
+@pytest.mark.production_path("real workers")
 def test_forged_words_are_written_anew_by_a_fix_run_on_real_workers_as_the_runtime_role(app, redis_url):
     customer = CustomerFactory(code="C0001", name="Hotel Cempaka Indah")
     db.session.execute(sa.text("DELETE FROM customer_words WHERE customer_id = :id"), {"id": customer.id})

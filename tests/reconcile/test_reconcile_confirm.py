@@ -100,6 +100,7 @@ def test_a_finance_user_gets_no_confirmation(client, auth, orders):
     assert client.get("/reconciliation/confirm/rebuild").status_code == 403
 
 
+@pytest.mark.production_path("real workers")
 def test_the_runs_refresh_when_the_job_started_from_the_page_ends(app, client, admin, orders, redis_url):
     assert 'hx-trigger="job-ended from:body"' in text(client.get("/reconciliation"))
     response = client.post("/reconciliation/runs", data={"mode": "fix"}, headers={"HX-Request": "true"})

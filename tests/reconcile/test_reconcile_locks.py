@@ -206,6 +206,7 @@ def test_a_pricing_change_while_a_fix_runs_is_saved_and_says_why_no_job_started(
     assert db.session.scalar(sa.select(sa.func.count(JobRecord.id))) == 0
 
 
+@pytest.mark.production_path("real workers")
 def test_a_rebuild_job_that_meets_a_running_fix_ends_failed_with_the_reason(app, redis_url):
     order = OrderFactory()
     TargetFactory(account_manager=order.account_manager)
@@ -282,6 +283,7 @@ with create_app().app_context():
 """
 
 
+@pytest.mark.production_path("a killed worker")
 def test_a_run_killed_mid_way_leaves_no_claim_behind(app):
     corrupted_orders()
     holder = subprocess.Popen(

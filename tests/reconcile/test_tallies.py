@@ -8,6 +8,7 @@ import threading
 from datetime import date
 from decimal import Decimal
 
+import pytest
 import sqlalchemy as sa
 
 from backoffice import jobs
@@ -156,6 +157,7 @@ def test_a_month_s_figures_are_its_own(app):
     assert (Figure.INVOICED.value, "2026-01") in kept() and figures()[Figure.INVOICED] == 0
 
 
+@pytest.mark.production_path("real workers")
 def test_a_forged_tally_is_healed_by_a_fix_run_on_real_workers_as_the_runtime_role(app, redis_url):
     today = local_today()
     billing.add_invoice(postpaid("C0001"), "INV-1", D("500000"), today, today)

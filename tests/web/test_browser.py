@@ -89,6 +89,7 @@ def test_deleting_an_order_asks_first(page):
     assert db.session.scalar(sa.select(sa.func.count(Order.id))) == 0
 
 
+@pytest.mark.production_path("real workers")
 def test_an_admin_recalculates_a_customer_and_watches_the_job_finish(page, redis_url, csrf_app):
     from playwright.sync_api import expect
 

@@ -8,6 +8,7 @@ OpenAPI 3.1, at ``/api/v1/openapi.json``.
 
 from __future__ import annotations
 
+import re
 from functools import wraps
 
 from flask import Blueprint, current_app, g, jsonify, request
@@ -67,6 +68,36 @@ def client_view(view):
     return guarded
 
 
+def described(
+    summary: str,
+    *,
+    answers: dict[str, tuple[str, str | None]],
+    refusals: tuple[int, ...] = (),
+    body: str | None = None,
+    query: type[BaseModel] | None = None,
+    headers: tuple[dict, ...] = (),
+    path: dict[str, dict] | None = None,
+):
+    """What a view of :data:`v1` does, as its OpenAPI operation says it: kept on the view, which :func:`openapi`
+    describes with its route. ``answers``: each status with its words and the schema it answers (``None``: any JSON);
+    ``refusals``: the statuses of an error, nothing written; ``body`` and ``query``: what the call sends; ``path``: a
+    path parameter's schema, where it is not any string."""
+
+    def keep(view):
+        view.described = {
+            "summary": summary,
+            "answers": answers,
+            "refusals": refusals,
+            "body": body,
+            "query": query,
+            "headers": headers,
+            "path": path or {},
+        }
+        return view
+
+    return keep
+
+
 @v1.errorhandler(Refused)
 def _refused(error: Refused):
     db.session.rollback()
@@ -112,6 +143,23 @@ def _log(response):
 
 @v1.post("/customers/<code>/charges")
 @client_view
+@described(
+    "Charge a customer's wallet for what a service sold, once under the Idempotency-Key.",
+    body="ChargeAsked",
+    answers={
+        "201": ("Posted.", "Charged"),
+        "200": ("Posted before under this key: what the first call posted.", "Charged"),
+    },
+    refusals=(400, 404, 409, 422),
+    headers=(
+        {
+            "name": "Idempotency-Key",
+            "in": "header",
+            "required": True,
+            "schema": {"type": "string", "pattern": f"^{api_clients.KEY.pattern}$"},
+        },
+    ),
+)
 def charge(code: str):
     """Charge the customer's wallet for what the client's service sold, once under the call's ``Idempotency-Key``:
     201 posted; 200 the same call again, answered with what the first posted."""
@@ -124,7 +172,7 @@ def charge(code: str):
             asked.amount,
             service_type=asked.service_type,
             reference=asked.reference,
-            description=asked.description or "",
+            description=(asked.description or "").strip(),
             key=request.headers.get("Idempotency-Key", ""),
         )
     except (api_clients.KeyUsed, CustomerClosed) as error:
@@ -137,6 +185,12 @@ def charge(code: str):
 
 @v1.post("/readings")
 @client_view
+@described(
+    "Record a meter's reading, charged to the customer who held the meter that day.",
+    body="ReadingAsked",
+    answers={"201": ("Recorded.", "Recorded")},
+    refusals=(400, 409, 422),
+)
 def reading():
     """Record a meter's reading, for the customer who held the meter that day, as the reading form does: 201."""
     asked = shapes.read(shapes.ReadingAsked, _body())
@@ -173,6 +227,7 @@ def reading():
 
 @v1.get("/customers/<code>")
 @client_view
+@described("A customer's balance and figures.", answers={"200": ("The customer.", "Customer")}, refusals=(404,))
 def customer(code: str):
     """The customer's wallet and postpaid figures."""
     found = _customer(code)
@@ -196,6 +251,12 @@ def customer(code: str):
 
 @v1.get("/customers/<code>/movements")
 @client_view
+@described(
+    "A customer's wallet movements, newest first, a page at a time.",
+    query=shapes.MovementsAsked,
+    answers={"200": ("A page.", "Movements")},
+    refusals=(404, 422),
+)
 def movements(code: str):
     """The customer's wallet movements, newest first, a page at a time: ``before`` the id the previous page ended
     at (its ``next_before``), ``limit`` movements at most."""
@@ -223,6 +284,12 @@ def movements(code: str):
 
 @v1.get("/customers/<code>/months")
 @client_view
+@described(
+    "A customer's monthly balances, newest first, a page at a time.",
+    query=shapes.MonthsAsked,
+    answers={"200": ("A page.", "Months")},
+    refusals=(404, 422),
+)
 def months(code: str):
     """The customer's monthly balances, newest first, a page at a time: ``before`` the month the previous page ended
     at (its ``next_before``), ``limit`` months at most."""
@@ -246,6 +313,12 @@ def months(code: str):
 
 @v1.get("/customers/<code>/months/<month>")
 @client_view
+@described(
+    "A month of a customer's balance, with its opening, deposits, purchases, closing, volume and wallet movements.",
+    answers={"200": ("The month.", "MonthBalance")},
+    refusals=(404, 422),
+    path={"month": {"type": "string", "pattern": f"^{shapes.MONTH.pattern}$"}},
+)
 def month_balance(code: str, month: str):
     """A month of the customer's balance: its opening, deposits, purchases, closing and volume, and the wallet
     movements dated in it."""
@@ -280,19 +353,26 @@ def month_balance(code: str, month: str):
 
 @v1.get("/openapi.json")
 @client_view
+@described("This description.", answers={"200": ("OpenAPI 3.1.", None)})
 def description():
     """The API's OpenAPI 3.1 description."""
     return jsonify(openapi())
 
 
+ROUTE_PARAMETER = re.compile(r"<(?:[^:<>]+:)?([^<>]+)>")
+
+
 def openapi() -> dict:
-    """The OpenAPI 3.1 description of :data:`v1`'s routes."""
-    error = {"description": "Refused; nothing written.", "content": _json("Error")}
-    customer_code = {"name": "code", "in": "path", "required": True, "schema": {"type": "string"}}
-
-    def answers(ok: dict, *refusals: int) -> dict:
-        return ok | {"401": {"$ref": "#/components/responses/Unauthorized"}} | {str(code): error for code in refusals}
-
+    """The OpenAPI 3.1 description of :data:`v1`'s routes, each described by its view (:func:`described`)."""
+    paths: dict[str, dict] = {}
+    for rule in current_app.url_map.iter_rules():
+        if not rule.endpoint.startswith("client_api.v1."):
+            continue
+        view = current_app.view_functions[rule.endpoint]
+        path = ROUTE_PARAMETER.sub(r"{\1}", rule.rule.removeprefix(v1.url_prefix))
+        names = ROUTE_PARAMETER.findall(rule.rule)
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            paths.setdefault(path, {})[method.lower()] = _operation(view, names)
     return {
         "openapi": "3.1.0",
         "info": {
@@ -306,115 +386,9 @@ def openapi() -> dict:
                 'read as decimals ("12500.00").'
             ),
         },
-        "servers": [{"url": "/api/v1"}],
+        "servers": [{"url": v1.url_prefix}],
         "security": [{"token": []}],
-        "paths": {
-            "/customers/{code}/charges": {
-                "post": {
-                    "operationId": "charge",
-                    "summary": "Charge a customer's wallet for what a service sold, once under the Idempotency-Key.",
-                    "parameters": [
-                        customer_code,
-                        {
-                            "name": "Idempotency-Key",
-                            "in": "header",
-                            "required": True,
-                            "schema": {"type": "string", "pattern": f"^{api_clients.KEY.pattern}$"},
-                        },
-                    ],
-                    "requestBody": {"required": True, "content": _json("ChargeAsked")},
-                    "responses": answers(
-                        {
-                            "201": {"description": "Posted.", "content": _json("Charged")},
-                            "200": {
-                                "description": "Posted before under this key: what the first call posted.",
-                                "content": _json("Charged"),
-                            },
-                        },
-                        400,
-                        404,
-                        409,
-                        422,
-                    ),
-                }
-            },
-            "/readings": {
-                "post": {
-                    "operationId": "reading",
-                    "summary": "Record a meter's reading, charged to the customer who held the meter that day.",
-                    "requestBody": {"required": True, "content": _json("ReadingAsked")},
-                    "responses": answers(
-                        {"201": {"description": "Recorded.", "content": _json("Recorded")}},
-                        400,
-                        409,
-                        422,
-                    ),
-                }
-            },
-            "/customers/{code}": {
-                "get": {
-                    "operationId": "customer",
-                    "summary": "A customer's balance and figures.",
-                    "parameters": [customer_code],
-                    "responses": answers(
-                        {"200": {"description": "The customer.", "content": _json("Customer")}},
-                        404,
-                    ),
-                }
-            },
-            "/customers/{code}/movements": {
-                "get": {
-                    "operationId": "movements",
-                    "summary": "A customer's wallet movements, newest first, a page at a time.",
-                    "parameters": [customer_code, *shapes.parameters(shapes.MovementsAsked)],
-                    "responses": answers(
-                        {"200": {"description": "A page.", "content": _json("Movements")}},
-                        404,
-                        422,
-                    ),
-                }
-            },
-            "/customers/{code}/months": {
-                "get": {
-                    "operationId": "months",
-                    "summary": "A customer's monthly balances, newest first, a page at a time.",
-                    "parameters": [customer_code, *shapes.parameters(shapes.MonthsAsked)],
-                    "responses": answers(
-                        {"200": {"description": "A page.", "content": _json("Months")}},
-                        404,
-                        422,
-                    ),
-                }
-            },
-            "/customers/{code}/months/{month}": {
-                "get": {
-                    "operationId": "month_balance",
-                    "summary": "A month of a customer's balance, with its opening, deposits, purchases, closing, "
-                    "volume and wallet movements.",
-                    "parameters": [
-                        customer_code,
-                        {
-                            "name": "month",
-                            "in": "path",
-                            "required": True,
-                            "schema": {"type": "string", "pattern": f"^{shapes.MONTH.pattern}$"},
-                        },
-                    ],
-                    "responses": answers(
-                        {"200": {"description": "The month.", "content": _json("MonthBalance")}},
-                        404,
-                        422,
-                    ),
-                }
-            },
-            "/openapi.json": {
-                "get": {
-                    "operationId": "description",
-                    "summary": "This description.",
-                    "responses": answers({"200": {"description": "OpenAPI 3.1.", "content": {"application/json": {}}}}),
-                }
-            },
-        },
+        "paths": paths,
         "components": {
             "securitySchemes": {"token": {"type": "http", "scheme": "bearer"}},
             "responses": {
@@ -426,6 +400,29 @@ def openapi() -> dict:
             "schemas": shapes.schemas(),
         },
     }
+
+
+def _operation(view, names: list[str]) -> dict:
+    """The OpenAPI operation of a view, its route's parameters ``names`` first."""
+    said = view.described
+    error = {"description": "Refused; nothing written.", "content": _json("Error")}
+    answers = {
+        status: {"description": words} | ({"content": _json(model)} if model else {"content": {"application/json": {}}})
+        for status, (words, model) in said["answers"].items()
+    }
+    parameters = [
+        {"name": name, "in": "path", "required": True, "schema": said["path"].get(name, {"type": "string"})}
+        for name in names
+    ]
+    parameters += [*(shapes.parameters(said["query"]) if said["query"] else []), *said["headers"]]
+    operation = {"operationId": view.__name__, "summary": said["summary"]}
+    if parameters:
+        operation["parameters"] = parameters
+    if said["body"]:
+        operation["requestBody"] = {"required": True, "content": _json(said["body"])}
+    refused = {str(code): error for code in said["refusals"]}
+    operation["responses"] = answers | {"401": {"$ref": "#/components/responses/Unauthorized"}} | refused
+    return operation
 
 
 def _json(model: str) -> dict:

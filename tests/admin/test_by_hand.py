@@ -217,8 +217,10 @@ def test_a_nine_trillion_payment_imported_by_a_clerk_waits_whole(client, held, c
     assert [(r.kind, r.requested_by_id) for r in requests()] == [(ApprovalKind.IMPORT, clerk.id)]
 
 
-def test_a_nine_trillion_payment_imported_by_command_waits_whole(runner, tmp_path, held, maker):
-    name, content = _payments_file("csv", NINE_TRILLION, "TRF-9T")
+def waits_by_command(runner, tmp_path, amount: str, maker) -> None:
+    """A file of one payment imported by ``backoffice import payments`` in ``maker``'s name: it waits, writing
+    nothing."""
+    name, content = _payments_file("csv", amount, "TRF-1")
     path = tmp_path / name
     path.write_bytes(content)
     result = runner.invoke(
@@ -227,6 +229,10 @@ def test_a_nine_trillion_payment_imported_by_command_waits_whole(runner, tmp_pat
     assert result.exit_code != 0 and "waits for a second admin's approval (request #" in result.output, result.output
     assert payments() == []
     assert db.session.scalar(sa.select(Import.status)) == ImportStatus.WAITING
+
+
+def test_a_nine_trillion_payment_imported_by_command_waits_whole(runner, tmp_path, held, maker):
+    waits_by_command(runner, tmp_path, NINE_TRILLION, maker)
 
 
 # --- Sliced across doors: the maker's day is one day, whichever door --------------------------------------------------
@@ -259,14 +265,7 @@ def test_an_import_within_the_limit_waits_for_what_its_maker_moved_by_hand_today
 def test_a_command_s_import_counts_with_the_admin_s_recharge(client, runner, tmp_path, held, maker):
     log_in(client, maker)
     assert recharge(client, "30.000", "r-1").status_code == 302
-    name, content = _payments_file("csv", "30.000", "TRF-1")
-    path = tmp_path / name
-    path.write_bytes(content)
-    result = runner.invoke(
-        args=["import", "payments", str(path), "--user", maker.email], env={"BACKOFFICE_LANGUAGE": "en"}
-    )
-    assert result.exit_code != 0 and "waits for a second admin's approval (request #" in result.output, result.output
-    assert payments() == []
+    waits_by_command(runner, tmp_path, "30.000", maker)
 
 
 @pytest.mark.production_path("real workers")

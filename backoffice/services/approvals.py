@@ -54,7 +54,7 @@ from backoffice.services import (
     wallet,
 )
 
-REFUSALS = (WalletError, journal.BooksError, PeriodClosed, BeyondLimit, metering.MeteringError)
+REFUSALS = (WalletError, journal.BooksError, PeriodClosed, BeyondLimit, metering.MeteringError, billing.BillingError)
 """What posting may refuse, each with a message for the clerk: asking and approving refuse with the same."""
 
 

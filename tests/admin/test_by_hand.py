@@ -332,3 +332,17 @@ def test_what_was_moved_by_hand_is_never_changed_or_deleted(client, held, clerks
             with db.engine.begin() as connection:
                 connection.exec_driver_sql(statement)
     assert kept(clerk) == D("30000.00")
+
+
+def test_a_payment_whose_reference_was_taken_since_it_was_asked_stays_pending(client, held, clerks, checker):
+    clerk, _other = clerks
+    log_in(client, clerk)
+    pay(client, "60.000", "TRF-1")
+    (asked,) = requests()
+    log_in(client, checker)
+    assert pay(client, "40.000", "TRF-1").status_code == 302  # the same bank transfer, recorded meanwhile
+    url = f"/approvals/{asked.id}/approve"
+    refused = client.post(url, data=opened(client, "/approvals", url), headers=ENGLISH)
+    assert refused.status_code == 422 and "TRF-1" in refused.get_data(as_text=True)
+    assert payments() == [D("40000.00")]
+    assert requests()[0].status is ApprovalStatus.PENDING

@@ -141,13 +141,17 @@ def refuse_beyond(connection: Connection, amounts: Mapping[int, Decimal], *, mak
 def _given_back(connection: Connection, customer_ids: list[int], today) -> dict[int, Decimal]:
     """What corrections of each customer's readings gave back today (:func:`moved_today`), where they did."""
     day_began = datetime.combine(today, time.min, ZoneInfo(current_app.config["TIMEZONE"])).astimezone(UTC)
-    of_today = one_of(ledger.c.customer_id, customer_ids) & (ledger.c.created_at >= day_began)
+    # Only the readings' movements are summed here: only theirs are verified.
+    of_today = (
+        one_of(ledger.c.customer_id, customer_ids)
+        & (ledger.c.created_at >= day_began)
+        & (ledger.c.reference_type == READING)
+    )
     forged = _forged(connection, of_today, customer_ids)
     per_reading = (
         select(ledger.c.customer_id, func.sum(ledger.c.signed_amount).label("net"))
         .where(
             of_today,
-            ledger.c.reference_type == READING,
             ledger.c.reason.is_distinct_from(APPROVED),
             ledger.c.id.not_in(forged),
         )
@@ -159,8 +163,8 @@ def _given_back(connection: Connection, customer_ids: list[int], today) -> dict[
 
 
 def _forged(connection: Connection, of_today, customer_ids: list[int]) -> list[int]:
-    """The customers' movements of the day that no valid seal vouches for, those found as tampered evidence (open
-    or reviewed), and the reversals a review of tampered evidence posted for them."""
+    """The customers' movements of the day (``of_today``) that no valid seal vouches for, those found as tampered
+    evidence (open or reviewed), and the reversals a review of tampered evidence posted for them."""
     unsealed = verifying.verify(connection, seals.kinds()["balance_transactions"], where=of_today).findings
     found = select(TamperedEvidence.row_id).where(
         TamperedEvidence.kind == "balance_transactions", one_of(TamperedEvidence.customer_id, customer_ids)

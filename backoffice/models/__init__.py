@@ -28,6 +28,7 @@ from backoffice.models.books import (
     EntryStatus,
     JournalEntry,
     JournalLine,
+    PostingRule,
     account_balance_sql,
     normal_amount,
 )
@@ -126,6 +127,7 @@ __all__ = [
     "COMPONENTS",
     "Account",
     "AccountBalanceBucket",
+    "PostingRule",
     "AccountType",
     "EntryStatus",
     "JournalEntry",

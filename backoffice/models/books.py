@@ -91,6 +91,32 @@ def account_balance_sql(account_id):
 Account.balance = column_property(account_balance_sql(Account.__table__.c.id))
 
 
+class PostingRule(db.Model):
+    """A row of the rule table as the database holds it (migration ``0100``), read by the journal's and the wallet's
+    posting functions: equal to ``posting.rules.RULES`` (a test holds them so); the runtime role only reads it."""
+
+    __tablename__ = "posting_rules"
+    __table_args__ = (
+        CheckConstraint("sign IN (-1, 1)", name="sign"),
+        CheckConstraint("(taxed_account IS NULL) = (vat_account IS NULL)", name="vat_split"),
+    )
+
+    kind: Mapped[str] = mapped_column(String(20), primary_key=True)
+    sign: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
+    wallet: Mapped[bool]
+    debit_account: Mapped[str] = mapped_column(String(20))
+    credit_account: Mapped[str] = mapped_column(String(20))
+    taxed_account: Mapped[str | None] = mapped_column(String(20))
+    """The account whose line the VAT is split off, to ``vat_account`` on the same side."""
+    vat_account: Mapped[str | None] = mapped_column(String(20))
+    total_recharged: Mapped[int] = mapped_column(SmallInteger)
+    """What a movement adds to the column, by unit of its signed amount (1, -1 or 0); so the three after it."""
+    total_spent: Mapped[int] = mapped_column(SmallInteger)
+    total_deposits: Mapped[int] = mapped_column(SmallInteger)
+    total_purchases: Mapped[int] = mapped_column(SmallInteger)
+    meaning: Mapped[str] = mapped_column(String(80))
+
+
 class EntryStatus(enum.StrEnum):
     DRAFT = "draft"
     POSTED = "posted"

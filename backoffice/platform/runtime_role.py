@@ -46,6 +46,8 @@ MOVED_BY_FUNCTION: dict[str, tuple[str, ...]] = {"jobs": ("status", "started_at"
 ran. The role updates the table's other columns (its progress, its message, its heartbeat)."""
 
 VERSION_TABLE = "alembic_version"
+READ_ONLY_TABLES = (VERSION_TABLE, "posting_rules")
+"""The tables the runtime role only reads: the schema's version, and the rule table the posting functions read."""
 """The migrations' own table: read, never written, by the application."""
 
 TABLE_PRIVILEGES = ("SELECT", "INSERT", "UPDATE", "DELETE")
@@ -173,7 +175,7 @@ def runtime_grant(connection: Connection, role: str) -> Grant:
     append_only = set(append_only_tables(connection))
     columns = _columns(connection)
     for table in _tables(connection):
-        if table == VERSION_TABLE:
+        if table in READ_ONLY_TABLES:
             grant.read_only.append(table)
         elif table in MOVED_BY_FUNCTION:
             withheld = MOVED_BY_FUNCTION[table]

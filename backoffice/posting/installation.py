@@ -1,11 +1,11 @@
-"""What the posting core is told of the installation it posts for: its time zone, its secret key, and the accounts it
-has met. The core reads no app: the services, the checks, the commands and the jobs build this from the app's
-settings, once per app (``services.installation``), and pass it in."""
+"""What the posting core is told of the installation it posts for: its time zone and its secret key. The core reads
+no app: the services, the checks, the commands and the jobs build this from the app's settings, once per app
+(``services.installation``), and pass it in."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 
 from backoffice.platform.clock import today_in
@@ -18,9 +18,6 @@ class Installation:
     """Where its days begin and end (``BACKOFFICE_TIMEZONE``): a movement's value date is never after its today."""
     secret_key: bytes
     """``SECRET_KEY``, under which the application's own idempotency keys are made (``posting.keys``)."""
-    accounts: dict = field(default_factory=dict, compare=False, repr=False)
-    """The accounts by code as the journal has met them (``journal.accounts_of``): an account's id and type never
-    change once it exists, so they are read once."""
 
     @classmethod
     def of(cls, settings: Mapping) -> Installation:

@@ -1,47 +1,42 @@
-"""The journal writer: every entry of the general ledger is written here.
+"""The journal: every entry of the general ledger is written by one function of SQL, ``post_journal_v1``.
 
-An entry is checked (two lines or more, debits equal to credits) and written with its lines and the accounts' balances
-inside the caller's transaction, so a money event and its entry commit together. Balances move in per-customer
-buckets, written last, so that postings for unrelated customers do not wait for each other. A manual entry may not
-touch a control account, which moves only with its sub-ledger.
+A batch of entries (a single one is a batch of one) is given to the function as JSON: a manual entry's lines, a
+money event's kind and amount (whose lines the rule table in the database, ``posting_rules``, makes), or a draft to
+post as it was saved. The function checks the batch, refuses it whole with the first thing wrong and its figures
+(nothing written), or writes the entries with their lines and moves the accounts' balances, in per-customer buckets,
+last, inside the caller's transaction: a money event and its entry commit together. Python says its refusals in the
+reader's language (:func:`refused`), and nothing else of the books.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
+import json
+from collections.abc import Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import Insert, Select, String, bindparam, cast, func, insert, literal, select, true, update
+from sqlalchemy import Date, Integer, String, bindparam, cast, column, func, literal, select, update
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.sql.functions import FunctionElement
-from sqlalchemy.sql.visitors import InternalTraversal
+from sqlalchemy.exc import DBAPIError
 
 from backoffice.evidence import sealing
-from backoffice.models import (
-    BUCKETS,
-    Account,
-    AccountBalanceBucket,
-    AccountType,
-    EntryStatus,
-    JournalEntry,
-    JournalLine,
-    User,
-    normal_amount,
-)
-from backoffice.models.types import Balance, constant, upsert, utcnow
-from backoffice.platform.money import MAX_BALANCE, BeyondLimit, MoneyError, check_amount, shown
+from backoffice.models import BUCKETS, Account, EntryStatus, JournalEntry, JournalLine, User
+from backoffice.models.types import utcnow
+from backoffice.platform.money import BeyondLimit, MoneyError, check_amount, shown
 from backoffice.posting.installation import Installation
-from backoffice.posting.rules import VAT_PAYABLE
+from backoffice.posting.refusals import DatedAfterToday
+from backoffice.posting.rules import NoRule, rule_of
 
-accounts = Account.__table__
-buckets = AccountBalanceBucket.__table__
 entries = JournalEntry.__table__
 lines_table = JournalLine.__table__
+accounts = Account.__table__
+REFUSED = "JL001"
+"""The SQLSTATE the journal's function raises a refusal with, its figures in the error's detail as JSON."""
 
 
 class BooksError(ValueError):
@@ -98,50 +93,181 @@ class Source:
     id: int
 
 
-class next_id(FunctionElement):
-    """``next_id(table)``: the id the table's next row will have, taken before inserting it, so that what refers
-    to the row (an entry's number, its source) can be written first."""
+@dataclass(frozen=True, kw_only=True)
+class Entry:
+    """An entry of a batch, as ``post_journal_v1`` takes it: ``lines`` for a manual entry, or ``kind``, ``amount``
+    (signed as its rule reads it) and ``tax`` for one whose lines the rule table makes, or ``draft_id``, a draft to
+    post as it was saved."""
 
-    type = entries.c.id.type
-    inherit_cache = True
-    name = "next_id"
-    _traverse_internals = [*FunctionElement._traverse_internals, ("table", InternalTraversal.dp_string)]
+    entry_date: date | None = None
+    lines: Sequence[Line] = ()
+    description: str = ""
+    draft: bool = False
+    """Kept as a draft: its lines need not balance yet, and it moves no balance."""
+    source: Source | None = None
+    reverses_id: int | None = None
+    idempotency_key: str | None = None
+    bucket_key: int | None = None
+    """Whose money moved (a customer's id; for an invoice or a payment, the customer who held the meter), which
+    chooses the bucket of the accounts' balances the entry moves; none for an entry of the company's own."""
+    manual: bool = False
+    """An accountant's entry: a line on a control account refuses it."""
+    kind: str | None = None
+    amount: Decimal | None = None
+    tax: Decimal = Decimal(0)
+    draft_id: int | None = None
+    id: int | None = None
+    """Taken by the caller (what the entry records refers to it); else the function takes it."""
 
-    def __init__(self, table: str) -> None:
-        self.table = table
-        super().__init__()
+    def given(self, place: int) -> dict:
+        """The entry as the function's JSON gives it."""
+        return {
+            "place": place,
+            "id": self.id,
+            "entry_date": self.entry_date,
+            "description": self.description,
+            "status": (EntryStatus.DRAFT if self.draft else EntryStatus.POSTED).value,
+            "source_type": self.source.type if self.source else None,
+            "source_id": self.source.id if self.source else None,
+            "reverses_id": self.reverses_id,
+            "idempotency_key": self.idempotency_key,
+            "bucket_key": self.bucket_key,
+            "manual": self.manual,
+            "kind": self.kind,
+            "amount": self.amount,
+            "tax": self.tax,
+            "draft_id": self.draft_id,
+        }
 
 
-@compiles(next_id)
-def _next_id(element, compiler, **kw):
-    return f"nextval(pg_get_serial_sequence('{element.table}', 'id'))"
+def _json(rows: list[dict]) -> str:
+    return json.dumps(rows, default=str)
 
 
-_ACCOUNTS = select(accounts.c.id, accounts.c.code, accounts.c.type).where(
-    accounts.c.code.in_(bindparam("codes", expanding=True))
+def _batch(entries_: Sequence[Entry]) -> dict:
+    return {
+        "entries": _json([entry.given(place) for place, entry in enumerate(entries_, start=1)]),
+        "lines": _json(
+            [
+                {
+                    "place": place,
+                    "account": ln.account,
+                    "debit": ln.debit,
+                    "credit": ln.credit,
+                    "description": ln.description,
+                }
+                for place, entry in enumerate(entries_, start=1)
+                for ln in entry.lines
+            ]
+        ),
+    }
+
+
+def _given(name: str):
+    """A batch's entries or lines, bound as the JSON text :func:`_batch` writes."""
+    return cast(bindparam(name, type_=String), JSONB)
+
+
+_WRITE = select(
+    func.post_journal_v1(
+        _given("entries"),
+        _given("lines"),
+        literal(BUCKETS),
+        bindparam("today", type_=Date),
+        bindparam("moment"),
+        bindparam("user_id", type_=Integer),
+    )
+    .table_valued(column("place", Integer), column("entry_id", Integer))
+    .render_derived()
+)
+_REFUSAL = select(
+    func.journal_refusal_v1(_given("entries"), _given("lines"), bindparam("today", type_=Date))
 )
 
 
-@dataclass(frozen=True)
-class _Account:
-    id: int
-    type: AccountType
+def write(
+    installation: Installation, connection: Connection, batch: Sequence[Entry], user: User | None = None
+) -> list[int]:
+    """Write the batch within the caller's transaction; returns each entry's id, in the order given. Raises the first
+    refusal (:func:`refused`); nothing is written then. A posted entry is sealed when the unit of work commits."""
+    if not batch:
+        return []
+    given = _batch(batch) | {"today": installation.today(), "moment": utcnow(), "user_id": user.id if user else None}
+    with refusals(installation):
+        ids = [row.entry_id for row in connection.execute(_WRITE, given)]
+    sealing.written(
+        connection, "journal_entries", [(id_, 0) for id_, entry in zip(ids, batch, strict=True) if not entry.draft]
+    )
+    return ids
 
 
-def accounts_of(installation: Installation, connection: Connection, codes) -> dict[str, _Account]:
-    """The accounts of these codes, remembered by the installation: an account's id and type never change once it
-    exists. Raises :class:`BooksError` for a code the chart of accounts does not have."""
-    return _accounts(installation, connection, set(codes))
+def refusal(installation: Installation, connection: Connection, entry: Entry) -> BooksError | None:
+    """What posting would refuse the entry for, in the reader's language, writing nothing; ``None``: it would post."""
+    found = connection.execute(_REFUSAL, _batch([entry]) | {"today": installation.today()}).scalar_one()
+    return None if found is None else refused(found, installation)
 
 
-def _accounts(installation: Installation, connection: Connection, codes: set[str]) -> dict[str, _Account]:
-    known: dict[str, _Account] = installation.accounts
-    if missing := codes - set(known):
-        for row in connection.execute(_ACCOUNTS, {"codes": sorted(missing)}):
-            known[row.code] = _Account(row.id, AccountType(row.type))
-    if unknown := sorted(codes - set(known)):
-        raise BooksError(_("No account %(codes)s in the chart of accounts.", codes=", ".join(unknown)))
-    return {code: known[code] for code in codes}
+@contextmanager
+def refusals(installation: Installation):
+    """Raise the refusal the journal's function raised, in the reader's language; any other error as it is."""
+    try:
+        yield
+    except DBAPIError as error:
+        if getattr(error.orig, "sqlstate", None) != REFUSED:
+            raise
+        raise refused(json.loads(error.orig.diag.message_detail, parse_float=Decimal), installation) from None
+
+
+def refused(found: dict, installation: Installation) -> Exception:
+    """The refusal the journal's function's figures ``found`` say."""
+    failed, number = found["refusal"], found.get("number")
+    if failed == "draft":
+        if found["status"] == EntryStatus.POSTED:
+            said = _("%(number)s has already been posted: a posted or void entry does not change.")
+        elif found["status"] == EntryStatus.VOID:
+            said = _("%(number)s has already been voided: a posted or void entry does not change.")
+        else:
+            return BooksError(_("No draft entry %(id)s.", id=found["id"]))
+        return BooksError(said % {"number": found["number"]})
+    if failed == "rule":
+        amount = Decimal(str(found["amount"]))
+        try:
+            rule_of(found["kind"], amount)
+        except NoRule as error:
+            return error
+        return BooksError(f"A {found['kind']} of {amount} carries no VAT of {found['tax']}.")
+    if failed == "today":
+        return DatedAfterToday(date.fromisoformat(found["today"]), installation.timezone)
+    if failed == "lines":
+        return BooksError(
+            _("An entry needs at least two lines.") if found["posting"] else _("An entry needs a line at least.")
+        )
+    if failed == "amount":
+        try:
+            check_amount(Decimal(found["amount"]))
+            error = _("Not an amount.")
+        except MoneyError as refusal_:
+            error = str(refusal_)
+        return BooksError(_("Line %(number)s: %(error)s", number=number, error=error))
+    if failed == "side":
+        return BooksError(_("Line %(number)s: enter either a debit or a credit, greater than zero.", number=number))
+    if failed == "blank":
+        return BooksError(_("Line %(number)s: choose an account.", number=number))
+    if failed == "balanced":
+        debits, credits = Decimal(str(found["debits"])), Decimal(str(found["credits"]))
+        return BooksError(
+            _(
+                "Debits (%(debits)s) and credits (%(credits)s) differ by %(difference)s.",
+                debits=shown(debits),
+                credits=shown(credits),
+                difference=shown(abs(debits - credits)),
+            )
+        )
+    if failed == "control":
+        return ControlAccount(number, found["account"], found["controlled_by"])
+    if failed == "account":
+        return BooksError(_("No account %(codes)s in the chart of accounts.", codes=found["codes"]))
+    return BeyondLimit(_("The balance of %(accounts)s", accounts=found["accounts"]))
 
 
 def post(
@@ -160,142 +286,19 @@ def post(
     """Post a balanced entry within the caller's transaction; returns its id. Raises :class:`BooksError`.
 
     An entry without a ``source`` is a manual entry: a line on a control account refuses it (:class:`ControlAccount`);
-    its ``idempotency_key`` (the form's) is unique among entries.
-    ``bucket_key``: whose money moved (a customer's id; for an invoice or a payment, the customer who held the
-    meter), which chooses the bucket of the accounts' balances the entry moves; none for an entry of the company's
-    own.
+    its ``idempotency_key`` (the form's) is unique among entries. ``bucket_key``: as :class:`Entry`'s.
     """
-    if source is None:
-        refuse_control_accounts(connection, check_lines(lines))
-    return _post(
-        installation, connection, entry_date, description, lines, source, user, reverses_id, bucket_key, idempotency_key
-    )
-
-
-def _post(
-    installation, connection, entry_date, description, lines, source, user, reverses_id, bucket_key, key=None
-) -> int:
-    """:func:`post`, for the manual lines it has already let through or for a reversal's swapped lines."""
-    recorded = record(
-        installation,
-        connection,
-        ENTRY,
-        entry_date,
-        lines,
+    entry = Entry(
+        entry_date=entry_date,
+        lines=lines,
         description=description,
         source=source,
         reverses_id=reverses_id,
-        idempotency_key=key,
+        bucket_key=bucket_key,
+        idempotency_key=idempotency_key,
+        manual=source is None,
     )
-    settle(connection, recorded, user)
-    move(connection, recorded, bucket_key)
-    return recorded.entry_id
-
-
-@dataclass(frozen=True)
-class Recorded:
-    """A posted entry whose accounts are still to be moved (:func:`move`, the last statement of a unit of work)."""
-
-    entry_id: int
-    source_id: int | None
-    lines: list[Line]
-    accounts: dict[str, _Account]
-
-
-def record(
-    installation: Installation, connection: Connection, statement, entry_date: date, lines: list[Line], **values
-) -> Recorded:
-    """Write a balanced entry as a draft with ``statement`` (:func:`entry_statement`), to be posted by :func:`settle`
-    and its accounts moved by :func:`move`.
-
-    ``values`` binds the statement's parameters (``description``, ``source``, ``reverses_id``, or its own).
-    """
-    checked = check_lines(lines)
-    found = _accounts(installation, connection, {ln.account for ln in checked})
-    source = values.pop("source", None)
-    if source is not None:
-        values |= {"source_type": source.type, "source_id": source.id}
-    if "description" in values:
-        values["description"] = values["description"].strip()[:300]
-    row = connection.execute(statement, {**_ENTRY_DEFAULTS, **values, "entry_date": entry_date, "created_at": utcnow()})
-    entry_id, source_id = row.one()
-    _insert_lines(connection, entry_id, checked, found)
-    return Recorded(entry_id, source_id, checked, found)
-
-
-def settle(connection: Connection, recorded: Recorded, user: User | None) -> None:
-    """Post a recorded entry; it is sealed when the unit of work commits."""
-    _mark_posted(connection, recorded.entry_id, user)
-    sealing.written(connection, "journal_entries", [(recorded.entry_id, 0)])
-
-
-def move(connection: Connection, recorded: Recorded, bucket_key: int | None) -> None:
-    """Move the accounts by a recorded entry's lines, in the bucket of ``bucket_key`` (see :func:`post`)."""
-    move_lines(connection, recorded.lines, recorded.accounts, bucket_key)
-
-
-@dataclass(frozen=True)
-class Sourced:
-    """An entry of a batch (:func:`post_sourced`): its id (taken by the caller), date and lines, what it records and
-    whose money it moves (``bucket_key``, as :func:`post`'s)."""
-
-    entry_id: int
-    entry_date: date
-    lines: list[Line]
-    source: Source
-    bucket_key: int | None
-    description: str = ""
-
-
-def post_sourced(installation: Installation, connection: Connection, batch: list[Sourced], user: User | None) -> None:
-    """Post the entries as :func:`record`, :func:`settle` and :func:`move` post one, a statement for all of them at
-    each step: written as drafts with their lines, posted, sealed when the unit of work commits, and the accounts
-    moved once by their sum."""
-    checked = [check_lines(entry.lines) for entry in batch]
-    found = _accounts(installation, connection, {ln.account for lines in checked for ln in lines})
-    moment = utcnow()
-    connection.execute(
-        insert(entries),
-        [
-            {
-                "id": entry.entry_id,
-                "number": f"JE-{entry.entry_id}",
-                "entry_date": entry.entry_date,
-                "description": entry.description.strip()[:300],
-                "status": EntryStatus.DRAFT,
-                "source_type": entry.source.type,
-                "source_id": entry.source.id,
-                "created_at": moment,
-            }
-            for entry in batch
-        ],
-    )
-    connection.execute(
-        insert(lines_table),
-        [
-            {
-                "entry_id": entry.entry_id,
-                "account_id": found[ln.account].id,
-                "debit": ln.debit,
-                "credit": ln.credit,
-                "description": ln.description.strip()[:300],
-            }
-            for entry, lines in zip(batch, checked, strict=True)
-            for ln in lines
-        ],
-    )
-    ids = [entry.entry_id for entry in batch]
-    connection.execute(
-        update(entries)
-        .where(entries.c.id.in_(ids))
-        .values(status=EntryStatus.POSTED, posted_at=moment, posted_by_id=user.id if user else None)
-    )
-    sealing.written(connection, "journal_entries", [(entry_id, 0) for entry_id in ids])
-    moved: dict[tuple[int, int], Decimal] = defaultdict(Decimal)
-    for entry, lines in zip(batch, checked, strict=True):
-        for key, by in moves(lines, found, entry.bucket_key).items():
-            moved[key] += by
-    move_buckets(connection, moved)
+    return write(installation, connection, [entry], user)[0]
 
 
 def save_draft(
@@ -308,21 +311,15 @@ def save_draft(
 ) -> int:
     """Keep a manual entry being prepared: its lines need not balance yet, and it moves no balance; a line on a
     control account is refused now rather than when it is posted. ``idempotency_key``: the form's, unique."""
-    checked = check_lines(lines, complete=False)
-    refuse_control_accounts(connection, checked)
-    found = _accounts(installation, connection, {ln.account for ln in checked})
-    entry_id = connection.execute(
-        ENTRY,
-        {
-            **_ENTRY_DEFAULTS,
-            "entry_date": entry_date,
-            "description": description.strip()[:300],
-            "idempotency_key": idempotency_key,
-            "created_at": utcnow(),
-        },
-    ).first()[0]
-    _insert_lines(connection, entry_id, checked, found)
-    return entry_id
+    entry = Entry(
+        entry_date=entry_date,
+        lines=lines,
+        description=description,
+        draft=True,
+        manual=True,
+        idempotency_key=idempotency_key,
+    )
+    return write(installation, connection, [entry])[0]
 
 
 def post_draft(
@@ -333,206 +330,23 @@ def post_draft(
     user: User | None = None,
     bucket_key: int | None = None,
 ) -> None:
-    """Post a draft, if it balances and has no line on a control account (``bucket_key`` as for :func:`post`)."""
-    lines = _draft_lines(connection, entry_id)
-    checked = check_lines(lines)
-    refuse_control_accounts(connection, checked)
-    found = _accounts(installation, connection, {ln.account for ln in checked})
-    _mark_posted(connection, entry_id, user)
-    sealing.written(connection, "journal_entries", [(entry_id, 0)])
-    move_lines(connection, checked, found, bucket_key)
-
-
-def refuse_control_accounts(connection: Connection, lines: list[Line]) -> None:
-    """Raise :class:`ControlAccount` for the first of a manual entry's lines (checked) on a control account."""
-    codes = {ln.account for ln in lines}
-    controlled = {
-        code: (f"{code} {name}", ledger)
-        for code, name, ledger in connection.execute(
-            select(accounts.c.code, accounts.c.name, accounts.c.controlled_by).where(
-                accounts.c.code.in_(codes), accounts.c.controlled_by.is_not(None)
-            )
-        )
-    }
-    for number, ln in enumerate(lines, start=1):
-        if (found := controlled.get(ln.account)) is not None:
-            raise ControlAccount(number, *found)
+    """Post a draft, if it balances and has no line on a control account (``bucket_key`` as :class:`Entry`'s)."""
+    write(installation, connection, [Entry(draft_id=entry_id, manual=True, bucket_key=bucket_key)], user)
 
 
 def void_draft(connection: Connection, entry_id: int) -> None:
     """Set a draft aside for good; it never moved a balance."""
-    _draft_lines(connection, entry_id)
-    connection.execute(update(entries).where(entries.c.id == entry_id).values(status=EntryStatus.VOID))
-
-
-def _draft_lines(connection: Connection, entry_id: int) -> list[Line]:
     entry = connection.execute(_locked_entry(entry_id)).one_or_none()
-    if entry is None:
-        raise BooksError(_("No draft entry %(id)s.", id=entry_id))
-    if (status := EntryStatus(entry.status)) is not EntryStatus.DRAFT:
-        if status is EntryStatus.POSTED:
-            refusal = _("%(number)s has already been posted: a posted or void entry does not change.")
-        else:
-            refusal = _("%(number)s has already been voided: a posted or void entry does not change.")
-        raise BooksError(refusal % {"number": entry.number})
-    return [
-        Line(code, debit, credit, description)
-        for code, debit, credit, description in connection.execute(
-            select(accounts.c.code, lines_table.c.debit, lines_table.c.credit, lines_table.c.description)
-            .join(accounts, accounts.c.id == lines_table.c.account_id)
-            .where(lines_table.c.entry_id == entry_id)
-            .order_by(lines_table.c.id)
-        )
-    ]
+    if entry is None or entry.status != EntryStatus.DRAFT:
+        found = {"id": entry_id, "number": entry and entry.number, "status": entry and entry.status}
+        raise refused({"refusal": "draft", **found}, None)
+    connection.execute(update(entries).where(entries.c.id == entry_id).values(status=EntryStatus.VOID))
 
 
 def _locked_entry(entry_id: int):
     """The entry, locked until the transaction ends: of two admins posting, voiding or reversing the same entry
     at once, the second waits, then finds it settled."""
     return select(entries).where(entries.c.id == entry_id).with_for_update(key_share=True)
-
-
-def _mark_posted(connection, entry_id: int, user: User | None) -> None:
-    connection.execute(_POSTED, {"entry_id": entry_id, "moment": utcnow(), "user_id": user.id if user else None})
-
-
-def entry_statement(new_source=None, **columns):
-    """The statement inserting a draft entry with its number, ``JE-`` and its id (taken first, so the insert is one
-    statement); returns ``(id, source_id)``. ``columns`` replaces a bound column by an expression, which may use
-    ``new_source``, a one-row subquery taking the id of the row the entry records."""
-    new = select(next_id("journal_entries").label("n")).subquery()
-    values = {"id": new.c.n, "number": literal("JE-") + cast(new.c.n, String)}
-    for name in (
-        "entry_date",
-        "description",
-        "source_type",
-        "source_id",
-        "reverses_id",
-        "idempotency_key",
-        "created_at",
-    ):
-        given = columns.get(name)
-        values[name] = bindparam(name, type_=entries.c[name].type) if given is None else given
-    values["status"] = literal(EntryStatus.DRAFT.value)
-    taken = new if new_source is None else new.join(new_source, true())
-    return (
-        insert(entries)
-        .from_select(list(values), select(*values.values()).select_from(taken))
-        .returning(entries.c.id, entries.c.source_id)
-    )
-
-
-ENTRY = entry_statement()
-_ENTRY_DEFAULTS = {
-    "description": "",
-    "source_type": None,
-    "source_id": None,
-    "reverses_id": None,
-    "idempotency_key": None,
-}
-_POSTED = (
-    update(entries)
-    .where(entries.c.id == bindparam("entry_id"))
-    .values(
-        status=EntryStatus.POSTED,
-        posted_at=bindparam("moment", type_=entries.c.posted_at.type),
-        posted_by_id=bindparam("user_id", type_=entries.c.posted_by_id.type),
-    )
-)
-
-
-def _insert_lines(connection, entry_id: int, checked: list[Line], found: dict[str, _Account]) -> None:
-    connection.execute(
-        insert(lines_table),
-        [
-            {
-                "entry_id": entry_id,
-                "account_id": found[ln.account].id,
-                "debit": ln.debit,
-                "credit": ln.credit,
-                "description": ln.description.strip()[:300],
-            }
-            for ln in checked
-        ],
-    )
-
-
-def move_lines(connection, checked: list[Line], found: dict[str, _Account], bucket_key: int | None) -> None:
-    """Move each account's bucket by its lines in its normal direction, the last statements before the commit."""
-    move_buckets(connection, moves(checked, found, bucket_key))
-
-
-def moves(checked: list[Line], found: dict[str, _Account], bucket_key: int | None) -> dict[tuple[int, int], Decimal]:
-    """What the lines add to each (account, bucket): the bucket of ``bucket_key`` (0 for none)."""
-    bucket = bucket_of(bucket_key)
-    moved: dict[tuple[int, int], Decimal] = defaultdict(Decimal)
-    for ln in checked:
-        account = found[ln.account]
-        moved[account.id, bucket] += normal_amount(account.type, ln.debit, ln.credit)
-    return moved
-
-
-def bucket_of(key: int | None) -> int:
-    """The bucket of the accounts' balances that the money of a customer (or meter) ``key`` moves."""
-    return 0 if key is None else key % BUCKETS
-
-
-def move_buckets(connection, moves: dict[tuple[int, int], Decimal]) -> None:
-    """One upsert of the buckets in (account, bucket) order (a single statement, its rows in that order): two
-    postings never lock the same buckets in opposite orders. The account's own row is neither locked nor written.
-    Nothing to move (an empty batch) is no statement.
-    """
-    if not moves:
-        return
-    rows = [
-        {"account_id": account, "bucket": bucket, "by": moves[account, bucket]} for account, bucket in sorted(moves)
-    ]
-    moved = connection.execute(_MOVE, rows).all()
-    if len(moved) < len(moves):
-        raise BeyondLimit(beyond_limit(connection, moves))
-
-
-def adding_to_buckets(rows: Select | None = None) -> Insert:
-    """``INSERT … ON CONFLICT (account_id, bucket) DO UPDATE SET balance = balance + excluded.balance``.
-
-    It adds ``rows`` (a select of account id, bucket and amount) or, without, the bound ``account_id``,
-    ``bucket`` and ``by`` to the buckets, a bucket being created by its first amount. A bucket whose
-    balance the column could not hold is not updated: it is missing from the accounts the statement returns.
-    """
-    new = upsert(buckets)
-    if rows is None:
-        new = new.values(
-            account_id=bindparam("account_id"), bucket=bindparam("bucket"), balance=bindparam("by", type_=Balance)
-        )
-    else:
-        new = new.from_select([buckets.c.account_id, buckets.c.bucket, buckets.c.balance], rows)
-    moved = buckets.c.balance + new.excluded.balance
-    return new.on_conflict_do_update(
-        index_elements=[buckets.c.account_id, buckets.c.bucket],
-        set_={"balance": moved},
-        where=func.abs(moved) <= constant(MAX_BALANCE),
-    ).returning(buckets.c.account_id)
-
-
-_MOVE = adding_to_buckets()
-"""The posting's statement: the bound ``account_id``, ``bucket`` and ``by`` added to the buckets."""
-
-
-def beyond_limit(connection, moves: dict[tuple[int, int], Decimal]) -> str:
-    """The accounts whose balance the moves would take beyond what a balance holds, named for a refusal."""
-    rows = connection.execute(
-        select(accounts.c.id, accounts.c.code, accounts.c.name, buckets.c.bucket, buckets.c.balance)
-        .join(buckets, buckets.c.account_id == accounts.c.id)
-        .where(accounts.c.id.in_({account for account, _bucket in moves}))
-    )
-    names = {
-        f"{r.code} {r.name}"
-        for r in rows
-        if (r.id, r.bucket) in moves and abs(Decimal(r.balance) + moves[r.id, r.bucket]) > MAX_BALANCE
-    }
-    if not names:
-        return _("The balance of an account")
-    return _("The balance of %(accounts)s", accounts=", ".join(sorted(names)))
 
 
 def reverse(
@@ -561,64 +375,16 @@ def reverse(
         raise BooksError(_("%(number)s has already been reversed.", number=original.number))
     swapped = [
         Line(code, debit=credit, credit=debit, description=description)
-        for code, debit, credit, description in connection.execute(
-            select(accounts.c.code, lines_table.c.debit, lines_table.c.credit, lines_table.c.description)
-            .join(accounts, accounts.c.id == lines_table.c.account_id)
-            .where(lines_table.c.entry_id == entry_id)
-            .order_by(lines_table.c.id)
-        )
+        for code, debit, credit, description in connection.execute(_LINES, {"entry_id": entry_id})
     ]
-    return _post(installation, connection, entry_date, "", swapped, None, user, entry_id, None)
+    entry = Entry(entry_date=entry_date, lines=swapped, reverses_id=entry_id)
+    return write(installation, connection, [entry], user)[0]
 
 
-def rule_lines(rule, amount: Decimal, tax: Decimal = Decimal(0)) -> list[Line]:
-    """A movement's lines by its rule: the rule's debit and credit accounts, for the movement's size; its ``tax``
-    (signed as the amount, within it) split off the line of the rule's ``taxed`` account to VAT payable."""
-    if tax and (rule.taxed is None or abs(tax) > abs(amount) or (tax < 0) != (amount < 0)):
-        raise BooksError(f"A {rule.kind} of {amount} carries no VAT of {tax}.")
-    size, tax = abs(amount), abs(tax)
-    lines = [Line(rule.debit, debit=size), Line(rule.credit, credit=size)]
-    if not tax:
-        return lines
-    split = []
-    for ln in lines:
-        if ln.account != rule.taxed:
-            split.append(ln)
-            continue
-        debit = ln.debit > 0
-        kept = size - tax
-        if kept:
-            split.append(Line(ln.account, debit=kept) if debit else Line(ln.account, credit=kept))
-        split.append(Line(VAT_PAYABLE, debit=tax) if debit else Line(VAT_PAYABLE, credit=tax))
-    return split
-
-
-def check_lines(lines: list[Line], *, complete: bool = True) -> list[Line]:
-    """The lines with their amounts checked, or :class:`BooksError` saying what is wrong.
-
-    ``complete``: the entry is to be posted, so it needs two lines or more and must balance.
-    """
-    if not lines or (complete and len(lines) < 2):
-        raise BooksError(_("An entry needs at least two lines.") if complete else _("An entry needs a line at least."))
-    checked = []
-    for number, ln in enumerate(lines, start=1):
-        try:
-            debit, credit = check_amount(ln.debit), check_amount(ln.credit)
-        except MoneyError as error:
-            raise BooksError(_("Line %(number)s: %(error)s", number=number, error=error)) from None
-        if (debit > 0) == (credit > 0):
-            raise BooksError(_("Line %(number)s: enter either a debit or a credit, greater than zero.", number=number))
-        if not ln.account.strip():
-            raise BooksError(_("Line %(number)s: choose an account.", number=number))
-        checked.append(Line(ln.account.strip(), debit, credit, ln.description))
-    debits, credits = sum(ln.debit for ln in checked), sum(ln.credit for ln in checked)
-    if complete and debits != credits:
-        raise BooksError(
-            _(
-                "Debits (%(debits)s) and credits (%(credits)s) differ by %(difference)s.",
-                debits=shown(debits),
-                credits=shown(credits),
-                difference=shown(abs(debits - credits)),
-            )
-        )
-    return checked
+_LINES = (
+    select(accounts.c.code, lines_table.c.debit, lines_table.c.credit, lines_table.c.description)
+    .join(accounts, accounts.c.id == lines_table.c.account_id)
+    .where(lines_table.c.entry_id == bindparam("entry_id"))
+    .order_by(lines_table.c.id)
+)
+"""A posted entry's lines, in the order written."""

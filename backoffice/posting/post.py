@@ -15,7 +15,6 @@ from datetime import date
 from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
-from backoffice.evidence import sealing
 from backoffice.models import WALLET_KINDS, BalanceTransaction, Customer
 from backoffice.models.types import one_of, utcnow
 from backoffice.posting import journal, periods
@@ -41,15 +40,26 @@ class Posted:
     """A retry: the wallet movement its idempotency key posted before, returned as it was, nothing written."""
 
 
-def _new(table: str):
-    return select(journal.next_id(table).label("id")).subquery()
-
-
 _SOURCE_TABLES = {"invoice": "invoices", "payment": "payments", "settlement": "payments"}
-_NEW_SOURCE_ENTRY = {
-    kind: journal.entry_statement(new_row, source_id=new_row.c.id)
-    for kind, new_row in ((kind, _new(table)) for kind, table in _SOURCE_TABLES.items())
-}
+
+
+def _taken(connection: Connection, table: str, count: int) -> list[int]:
+    """``count`` ids of the table's sequence, taken before its rows are written: the entries refer to them."""
+    sequence = func.pg_get_serial_sequence(table, "id")
+    return connection.scalars(select(func.nextval(sequence)).select_from(func.generate_series(1, count))).all()
+
+
+def _sourced(installation: Installation, movement: Movement, source_id: int) -> journal.Entry:
+    """The entry of an invoice or a payment: its rule's lines, in the bucket of the customer who holds the meter."""
+    return journal.Entry(
+        entry_date=installation.value_date(movement.value_date),
+        description=movement.description,
+        source=journal.Source(movement.reference.type, source_id),
+        bucket_key=movement.customer_id,
+        kind=Kind(movement.kind).value,
+        amount=movement.amount,
+        tax=movement.tax,
+    )
 
 
 def post(
@@ -72,32 +82,21 @@ def post(
     if on != installation.today():  # a month closes once it has ended: today is always open
         periods.refuse_if_closed(connection, on)
     if movement.kind is Kind.MANUAL:
-        return _sealed(connection, Posted(_post_manual(installation, connection, movement, on), None))
+        return Posted(_post_manual(installation, connection, movement, on), None)
     rule = rule_of(movement.kind, movement.amount)
     if rule.wallet:
         return _post_wallet(installation, connection, movement, on, first_time)
     refuse_if_closed(connection, [movement.customer_id])
     reference = movement.reference
-    statement = journal.ENTRY if reference.id is not None else _NEW_SOURCE_ENTRY[reference.type]
-    recorded = journal.record(
-        installation,
-        connection,
-        statement,
-        on,
-        journal.rule_lines(rule, movement.amount, movement.tax),
-        description=movement.description,
-        source_type=reference.type,
-        **({"source_id": reference.id} if reference.id is not None else {}),
-    )
-    journal.settle(connection, recorded, movement.user)
-    journal.move(connection, recorded, movement.customer_id)
-    return _sealed(connection, Posted(recorded.entry_id, recorded.source_id))
+    source_id = reference.id if reference.id is not None else _taken(connection, _SOURCE_TABLES[reference.type], 1)[0]
+    entry_id = journal.write(installation, connection, [_sourced(installation, movement, source_id)], movement.user)[0]
+    return Posted(entry_id, source_id)
 
 
 def post_sources(installation: Installation, connection: Connection, movements: Sequence[Movement]) -> list[Posted]:
     """Invoices or payments, each a new row of its reference's type (``Reference(type, None)``), posted as one batch:
     refused as :func:`post` refuses one (a value date after today or in a closed month, a closed customer), before
-    anything is written; then every entry at once (:func:`journal.post_sourced`). Returns, in the order given, each
+    anything is written; then every entry at once (:func:`journal.write`). Returns, in the order given, each
     one's entry and the id its row is to be written with. The caller holds the customers' locks and writes the rows;
     the movements are of one user."""
     if not movements:
@@ -107,31 +106,11 @@ def post_sources(installation: Installation, connection: Connection, movements: 
         periods.refuse_if_closed(connection, on)
     refuse_if_closed(connection, sorted({movement.customer_id for movement in movements}))
 
-    def taken(table: str, count: int) -> list[int]:
-        return connection.scalars(select(journal.next_id(table)).select_from(func.generate_series(1, count))).all()
-
-    entry_ids = taken("journal_entries", len(movements))
     counts = Counter(movement.reference.type for movement in movements)
-    source_ids = {kind: iter(taken(_SOURCE_TABLES[kind], count)) for kind, count in counts.items()}
-    batch = [
-        journal.Sourced(
-            entry_id,
-            installation.value_date(movement.value_date),
-            journal.rule_lines(rule_of(movement.kind, movement.amount), movement.amount, movement.tax),
-            journal.Source(movement.reference.type, next(source_ids[movement.reference.type])),
-            movement.customer_id,
-            movement.description,
-        )
-        for entry_id, movement in zip(entry_ids, movements, strict=True)
-    ]
-    journal.post_sourced(installation, connection, batch, movements[0].user)
-    return [Posted(entry.entry_id, entry.source.id) for entry in batch]
-
-
-def _sealed(connection: Connection, posted: Posted) -> Posted:
-    """Posted: its entry is sealed when the unit of work commits."""
-    sealing.written(connection, "journal_entries", [(posted.entry_id, 0)])
-    return posted
+    source_ids = {kind: iter(_taken(connection, _SOURCE_TABLES[kind], count)) for kind, count in counts.items()}
+    batch = [_sourced(installation, movement, next(source_ids[movement.reference.type])) for movement in movements]
+    entry_ids = journal.write(installation, connection, batch, movements[0].user)
+    return [Posted(entry_id, entry.source.id) for entry_id, entry in zip(entry_ids, batch, strict=True)]
 
 
 def _post_manual(installation: Installation, connection: Connection, movement: Movement, on: date) -> int:

@@ -1,7 +1,8 @@
 """Wallet movements, posted by one function of SQL: a batch of them, or one as a batch of one.
 
-``post_wallet_movements_v2`` (migration ``0074``) checks each movement against its customer's balance and totals, and
-writes its journal entry, ledger row, customer row, month and account buckets. So one movement (:func:`post_one`) and a
+``post_wallet_movements_v3`` (migration ``0100``) checks each movement against its rule (``posting_rules``) and its
+customer's balance and totals, and writes its ledger row, customer row and month, and its journal entry through the
+journal's one writer (``post_journal_v1``), which moves the account buckets. So one movement (:func:`post_one`) and a
 batch (:func:`post_many`) are written, and refused, by the same statements; Python only words the refusal.
 """
 
@@ -12,7 +13,6 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields
 from datetime import date, datetime
 from decimal import Decimal
-from functools import cache
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -22,7 +22,6 @@ from sqlalchemy import (
     Numeric,
     Select,
     String,
-    and_,
     any_,
     bindparam,
     cast,
@@ -35,21 +34,21 @@ from sqlalchemy import (
     true,
     tuple_,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, JSONB, aggregate_order_by, array
+from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by, array
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.types import UserDefinedType
 
 from backoffice.evidence import sealing
 from backoffice.evidence.quarantine import Quarantined
-from backoffice.models import BUCKETS, BalanceTransaction, JournalEntry, normal_amount
+from backoffice.models import BUCKETS, BalanceTransaction, JournalEntry
 from backoffice.models.types import utcnow
 from backoffice.platform.money import BeyondLimit
 from backoffice.posting import journal
 from backoffice.posting.installation import Installation
 from backoffice.posting.movement import Movement
 from backoffice.posting.refusals import CustomerClosed, DatedAfterToday, InsufficientBalance, WalletError
-from backoffice.posting.rules import CUSTOMER_TOTALS, RULES, Kind, NoRule, counts, rule_of
+from backoffice.posting.rules import CUSTOMER_TOTALS, Kind, NoRule, rule_of
 
 ledger = BalanceTransaction.__table__
 entries = JournalEntry.__table__
@@ -57,7 +56,7 @@ entries = JournalEntry.__table__
 
 @dataclass(frozen=True, kw_only=True)
 class WalletMovement:
-    """One wallet movement as the posting function takes it (``wallet_movement_v2``, its fields in this order)."""
+    """One wallet movement as the posting function takes it (``wallet_movement_v3``, its fields in this order)."""
 
     customer_id: int
     kind: str
@@ -102,7 +101,7 @@ class WalletMovement:
 
 
 class _Composite(UserDefinedType):
-    """A composite type of the posting function's (migration ``0074``), by name."""
+    """A composite type of the posting function's (migration ``0100``), by name."""
 
     cache_ok = True
 
@@ -113,22 +112,14 @@ class _Composite(UserDefinedType):
         return self.name
 
 
-COUNTED = tuple(counts(RULES[0], Decimal(1)))
-"""What a movement adds to, by its rule: each of the customer's totals, then each of its month's columns."""
-RULED = ("ruled", "debit_account", "credit_account", "debited", "credited", *COUNTED)
-"""What the rule table says of a movement, in amounts, as the posting function takes it after the movement's own
-fields (``wallet_movement_v2``): whether a rule applies, the accounts its lines debit and credit and what each adds
-to its account's balance, and what it adds to each of :data:`COUNTED`."""
-
-
 _FIELDS = tuple(field.name for field in fields(WalletMovement))
-_ONE = array([cast(tuple_(literal(1), *map(bindparam, (*_FIELDS, *RULED))), _Composite("wallet_movement_v2"))])
+_ONE = array([cast(tuple_(literal(1), *map(bindparam, _FIELDS)), _Composite("wallet_movement_v3"))])
 """One movement, bound, as a batch of one: each field cast by the composite type."""
 
 
 def _posted(batch, months: bool):
-    """The ledger rows ``post_wallet_movements_v2`` writes for ``batch`` (an array of movements), as a table."""
-    return func.post_wallet_movements_v2(
+    """The ledger rows ``post_wallet_movements_v3`` writes for ``batch`` (an array of movements), as a table."""
+    return func.post_wallet_movements_v3(
         batch,
         literal(BUCKETS),
         bindparam("today", type_=Date),
@@ -141,63 +132,6 @@ def _posted(batch, months: bool):
 _POST_ONE = select(_posted(_ONE, months=True))
 
 
-_WALLET_RULES = tuple(rule for rule in RULES if rule.wallet)
-_CODES = frozenset(code for rule in _WALLET_RULES for code in (rule.debit, rule.credit))
-
-
-def rules(installation: Installation, connection: Connection) -> dict[tuple[str, int], dict]:
-    """The rule table's wallet rules by kind and sign (``wallet_rule_v2``): the accounts their lines debit and credit
-    and what each adds to its account's balance, and what the movement adds to each of :data:`COUNTED`, by unit of
-    its signed amount."""
-    return _rules(_accounts(installation, connection))
-
-
-def _accounts(installation: Installation, connection: Connection) -> tuple:
-    """The rules' accounts: code, id and type of each."""
-    found = journal.accounts_of(installation, connection, _CODES)
-    return tuple(sorted((code, account.id, account.type) for code, account in found.items()))
-
-
-@cache
-def _rules(accounts: tuple) -> dict[tuple[str, int], dict]:
-    """:func:`rules` for these accounts (code, id, type), made once."""
-    found = {code: (account_id, account_type) for code, account_id, account_type in accounts}
-    one, zero = Decimal(1), Decimal(0)
-    return {
-        (rule.kind.value, rule.sign): {
-            "debit_account": found[rule.debit][0],
-            "credit_account": found[rule.credit][0],
-            "debited": int(normal_amount(found[rule.debit][1], one, zero)),
-            "credited": int(normal_amount(found[rule.credit][1], zero, one)),
-            **{name: int(by) for name, by in counts(rule, one).items()},
-        }
-        for rule in _WALLET_RULES
-    }
-
-
-@cache
-def _rules_json(accounts: tuple) -> str:
-    """:func:`rules` as the rows a batch joins its movements to, in JSON."""
-    return json.dumps([{"kind": kind, "sign": sign, **rule} for (kind, sign), rule in _rules(accounts).items()])
-
-
-def _ruled(movement: WalletMovement, rules: dict[tuple[str, int], dict]) -> dict:
-    """What the rule table says of ``movement``, in amounts (:data:`RULED`)."""
-    amount = movement.signed_amount
-    rule = rules.get((movement.kind, (amount > 0) - (amount < 0)))
-    if rule is None:
-        return {"ruled": False} | dict.fromkeys(RULED[1:])
-    size = abs(amount)
-    return {
-        "ruled": True,
-        "debit_account": rule["debit_account"],
-        "credit_account": rule["credit_account"],
-        "debited": size * rule["debited"],
-        "credited": size * rule["credited"],
-        **{name: amount * rule[name] for name in COUNTED},
-    }
-
-
 def _given(installation: Installation, moment: datetime, user_id: int | None) -> dict:
     return {"today": installation.today(), "moment": moment, "user_id": user_id}
 
@@ -207,7 +141,7 @@ def post_one(
 ) -> BalanceTransaction:
     """Write one movement (its idempotency key checked by the caller) and its month; returns its ledger row as the
     database returned it, sealed when the unit of work commits."""
-    given = asdict(movement) | _ruled(movement, rules(installation, connection)) | _given(installation, moment, user_id)
+    given = asdict(movement) | _given(installation, moment, user_id)
     with _refusals(installation):
         row = connection.execute(_POST_ONE, given).one()
     transaction = BalanceTransaction(**row._mapping)
@@ -225,32 +159,14 @@ MOVEMENT_COLUMNS += ("description",)
 
 def _many(movements: Select):
     """The movements of a batch (gas delivered: charged beyond the balance, refused while tampered evidence of their
-    customer waits for a review) as the function's array, each customer's in their ``position``'s order, each with
-    what its rule says of it (the rules bound as JSON, ``rules``)."""
-    source = movements.subquery("movements")
-    given = source.c
-    rule = func.jsonb_populate_recordset(
-        cast(null(), _Composite("wallet_rule_v2")), cast(bindparam("rules", type_=String), JSONB)
-    ).table_valued("kind", "sign", *(name for name in RULED if name != "ruled"))
-    size = func.abs(given.signed_amount)
-    placed = (
-        select(
-            func.row_number().over(order_by=(given.customer_id, given.position)).label("place"),
-            *(given[name] for name in MOVEMENT_COLUMNS if name != "position"),
-            bindparam("reason", type_=String).label("reason"),
-            bindparam("occasion", type_=String).label("occasion"),
-            rule.c.kind.is_not(None).label("ruled"),
-            rule.c.debit_account,
-            rule.c.credit_account,
-            (size * rule.c.debited).label("debited"),
-            (size * rule.c.credited).label("credited"),
-            *((given.signed_amount * rule.c[name]).label(name) for name in COUNTED),
-        )
-        .select_from(
-            source.outerjoin(rule, and_(rule.c.kind == given.kind, rule.c.sign == func.sign(given.signed_amount)))
-        )
-        .subquery("placed")
-    )
+    customer waits for a review) as the function's array, each customer's in their ``position``'s order."""
+    given = movements.subquery("movements").c
+    placed = select(
+        func.row_number().over(order_by=(given.customer_id, given.position)).label("place"),
+        *(given[name] for name in MOVEMENT_COLUMNS if name != "position"),
+        bindparam("reason", type_=String).label("reason"),
+        bindparam("occasion", type_=String).label("occasion"),
+    ).subquery("placed")
     row = cast(
         tuple_(
             *(placed.c[name] for name in ("place", *MOVEMENT_COLUMNS[:1], *MOVEMENT_COLUMNS[2:], "reason", "occasion")),
@@ -259,9 +175,8 @@ def _many(movements: Select):
             true(),
             true(),
             cast(literal(0), Numeric),
-            *(placed.c[name] for name in RULED),
         ),
-        _Composite("wallet_movement_v2"),
+        _Composite("wallet_movement_v3"),
     )
     return select(func.array_agg(aggregate_order_by(row, placed.c.place))).scalar_subquery()
 
@@ -281,8 +196,7 @@ def post_many(
     Their months are the caller's to recalculate (what else counts in them changes too, the readings' volumes):
     returns each customer's earliest value date among them."""
     posted = _posted(_many(movements), months=False)
-    rules_json = _rules_json(_accounts(installation, connection))
-    given = (bound or {}) | _given(installation, utcnow(), user.id if user else None) | {"rules": rules_json}
+    given = (bound or {}) | _given(installation, utcnow(), user.id if user else None)
     with _refusals(installation):
         rows = connection.execute(
             select(posted.c.id, posted.c.entry_id, posted.c.customer_id, posted.c.value_date),
@@ -315,9 +229,12 @@ def _refusals(installation: Installation):
     try:
         yield
     except DBAPIError as error:
-        if getattr(error.orig, "sqlstate", None) != REFUSED:
+        state = getattr(error.orig, "sqlstate", None)
+        if state not in (REFUSED, journal.REFUSED):
             raise
-        raise refusal(json.loads(error.orig.diag.message_detail, parse_float=Decimal), installation) from None
+        found = json.loads(error.orig.diag.message_detail, parse_float=Decimal)
+        said = refusal if state == REFUSED else journal.refused
+        raise said(found, installation) from None
 
 
 def refusal(found: dict, installation: Installation) -> Exception:
@@ -339,6 +256,4 @@ def refusal(found: dict, installation: Installation) -> Exception:
         return Quarantined(code)
     if failed == "covered":
         return InsufficientBalance(code, Decimal(found["available"]), Decimal(found["needed"]))
-    if failed == "account":
-        return BeyondLimit(_("The balance of %(accounts)s", accounts=found["account"]))
     return BeyondLimit(str(LIMITS[failed]) % {"code": code})

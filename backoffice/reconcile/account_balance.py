@@ -13,14 +13,14 @@ from decimal import Decimal
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import Integer, Numeric, column, exists, false, func, literal, or_, select, union, union_all, values
+from sqlalchemy.dialects.postgresql import JSONB
 
 from backoffice.evidence import seals
 from backoffice.models import Account, AccountBalanceBucket, JournalEntry, JournalLine, account_balance_sql
 from backoffice.models.types import utcnow
 from backoffice.platform.extensions import db
-from backoffice.platform.money import BeyondLimit
+from backoffice.posting import journal
 from backoffice.posting.formulas import posted_balance_sql, posted_lines, posted_sums
-from backoffice.posting.journal import adding_to_buckets
 from backoffice.reconcile.base import Check, CheckedField, Scope
 from backoffice.reconcile.evidence_seals import SEALED_BEFORE_ANCHOR
 from backoffice.reconcile.journal_balanced import held_accounts
@@ -125,13 +125,14 @@ class AccountBalance(Check):
         )
         difference = posted_balance_sql(accounts.c.type, posted) - account_balance_sql(accounts.c.id)
         rows = (
-            select(accounts.c.id, literal(0), difference)
+            select(accounts.c.id.label("account_id"), literal(0).label("bucket"), difference.label("amount"))
             .select_from(accounts.outerjoin(posted, posted.c.account_id == accounts.c.id))
             .where(accounts.c.id.in_(ids))
-            .order_by(accounts.c.id)
+            .subquery("moves")
         )
-        if len(connection.execute(adding_to_buckets(rows)).all()) < len(ids):
-            raise BeyondLimit("The balance of an account")
+        moves = select(func.coalesce(func.jsonb_agg(func.to_jsonb(rows.table_valued())), literal("[]", JSONB)))
+        with journal.refusals(None):
+            connection.execute(select(func.move_account_buckets_v1(moves.scalar_subquery())))
 
 
 def _among(key, ranges: list[tuple[int, int]]):

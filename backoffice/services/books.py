@@ -25,12 +25,12 @@ from backoffice.posting.formulas import sheet_totals
 from backoffice.posting.journal import (
     BooksError,
     ControlAccount,
+    Entry,
     Line,
     Source,
-    check_lines,
     post,
     post_draft,
-    refuse_control_accounts,
+    refusal,
     reverse,
     save_draft,
     void_draft,
@@ -47,10 +47,8 @@ __all__ = [
     "ControlAccount",
     "Line",
     "Source",
-    "check_lines",
     "post",
     "post_draft",
-    "refuse_control_accounts",
     "reverse",
     "save_draft",
     "void_draft",
@@ -111,6 +109,13 @@ def write_entry(
         if key and (earlier := _written_under(key)) is not None:
             return earlier
         raise
+
+
+def refused(lines: list[Line]) -> BooksError | None:
+    """What posting these lines today as a manual entry would be refused for, writing nothing; ``None``: it would
+    post."""
+    entry = Entry(entry_date=installation().today(), lines=lines, manual=True)
+    return refusal(installation(), db.session.connection(), entry)
 
 
 def _written_under(key: str) -> Done | None:

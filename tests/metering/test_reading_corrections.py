@@ -193,7 +193,7 @@ def test_a_reading_s_month_is_written_once_when_it_is_recorded_corrected_or_dele
 
     def month_written(_connection, _cursor, statement, *_args) -> None:
         if re.search(
-            r"post_wallet_movements_v2\(|shift_customer_month_v1\(|(INSERT INTO|UPDATE|DELETE FROM) monthly_", statement
+            r"post_wallet_movements_v3\(|shift_customer_month_v1\(|(INSERT INTO|UPDATE|DELETE FROM) monthly_", statement
         ):
             writes.append(statement)
 

@@ -395,7 +395,7 @@ def test_a_movement_overtaking_another_before_the_customer_lock_chains_in_id_ord
     def pause_before_the_lock(_conn, _cursor, statement, *_args) -> None:
         # The first writer is about to lock the customer's row (its movement's function locks it first); it gets
         # there only after the second committed.
-        if threading.current_thread() is first_thread.get("thread") and "post_wallet_movements_v2" in statement:
+        if threading.current_thread() is first_thread.get("thread") and "post_wallet_movements_v3" in statement:
             overtaken.wait(timeout=10)
 
     def first() -> None:
@@ -478,10 +478,10 @@ def test_the_function_that_posts_a_movement_takes_what_the_rule_table_moves(app)
             {"name": type_name},
         ).all()
 
-    moved = [name for name in attributes("wallet_rule_v2") if name.startswith("total_")]
+    moved = [name for name in attributes("posting_rules") if name.startswith("total_")]
     assert moved == [*TOTALS, *MONTH_COLUMNS]
     assert list(MONTH_ADDED) == [*MONTH_COLUMNS, DELIVERED.month]
-    assert "delivered" in attributes("wallet_movement_v2")
+    assert "delivered" in attributes("wallet_movement_v3")
 
 
 def test_charging_exactly_the_balance_is_never_refused_for_float_noise(app):
@@ -501,8 +501,8 @@ def test_the_kinds_a_wallet_ledger_holds_are_the_kinds_whose_rules_move_the_wall
 
 def test_one_function_posts_a_wallet_movement_the_first_one_is_gone(app):
     """The journal's wallet movements have one writer in the database: ``post_wallet_movement_v1`` (migration 0054),
-    which nothing calls since 0074, is dropped (0098)."""
+    which nothing calls since 0074, is dropped (0098), and ``post_wallet_movements_v2`` with the third (0100)."""
     names = db.session.scalars(
         sa.text("SELECT proname FROM pg_proc WHERE proname LIKE 'post_wallet_movement%' ORDER BY proname")
     ).all()
-    assert names == ["post_wallet_movements_v2"]
+    assert names == ["post_wallet_movements_v3"]

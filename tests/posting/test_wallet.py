@@ -94,7 +94,7 @@ def test_an_error_inside_the_transaction_rolls_everything_back(app):
 
     def fail_after_the_ledger_insert(_connection, _cursor, statement, *_):
         # the movement's function has written its ledger row, its entry, its month and its buckets
-        if "post_wallet_movements_v2" in statement:
+        if "post_wallet_movements_v3" in statement:
             raise RuntimeError("the disk is full")
 
     event.listen(db.engine, "after_cursor_execute", fail_after_the_ledger_insert)

@@ -464,7 +464,7 @@ class RowPagination(SelectPagination):
 
 def _totals(form: EntryForm, refused: str | None = None) -> dict:
     """The debit and credit totals of the lines typed, and whether posting would accept them: the lines are checked
-    as posting checks them (``books.check_lines``, then control accounts), so "balanced" is said only of what will
+    as posting checks them (``books.refused``), so "balanced" is said only of what will
     post. ``refused``: why posting refused the entry, shown with the totals."""
     amounts = [(line.debit.data, line.credit.data, line.debit.errors or line.credit.errors) for line in form.lines]
     debits = sum((d for d, _c, _e in amounts if d), Decimal(0))
@@ -478,10 +478,8 @@ def _totals(form: EntryForm, refused: str | None = None) -> dict:
         elif debits != credits:
             problem = _("not balanced: difference %(amount)s", amount=shown(debits - credits))
         else:
-            try:
-                books.refuse_control_accounts(db.session.connection(), books.check_lines(filled))
-            except books.BooksError as error:
-                problem = str(error)
+            if (refused := books.refused(filled)) is not None:
+                problem = str(refused)
     return {
         "debits": debits,
         "credits": credits,

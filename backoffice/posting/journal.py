@@ -180,9 +180,7 @@ _WRITE = select(
     .table_valued(column("place", Integer), column("entry_id", Integer))
     .render_derived()
 )
-_REFUSAL = select(
-    func.journal_refusal_v1(_given("entries"), _given("lines"), bindparam("today", type_=Date))
-)
+_REFUSAL = select(func.journal_refusal_v1(_given("entries"), _given("lines"), bindparam("today", type_=Date)))
 
 
 def write(

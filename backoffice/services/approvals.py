@@ -475,6 +475,18 @@ def _refuse_tampered(request: ApprovalRequest) -> None:
         raise Tampered(request.id)
 
 
+def waits_because(asked: list[ApprovalRequest]) -> dict[int, str]:
+    """Why each pending request for money moved by hand waits, in the reader's language (``by_hand.waited``): its
+    amount, with what its maker had moved by hand for the customer that day, is above the approval limit. A held
+    correction of source data says its own (``metering.said_request``); an import its facts."""
+    moved = [
+        r
+        for r in asked
+        if r.status is ApprovalStatus.PENDING and not r.kind.corrects_source and r.kind is not ApprovalKind.IMPORT
+    ]
+    return {request_id: waited.why() for request_id, waited in by_hand.waited(db.session.connection(), moved).items()}
+
+
 def _ask(movement: Movement | None, request: ApprovalRequest, *, user: User, reason: str) -> ApprovalRequest:
     if not reason.strip():
         raise ApprovalError(_("Say why: the approver reads it."))

@@ -11,18 +11,18 @@ what a request approved by a second admin posts is not counted.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, time
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import func, insert, select
+from sqlalchemy import Date, cast, func, insert, select
 from sqlalchemy.engine import Connection
 
 from backoffice.evidence import seals, verifying
-from backoffice.models import BalanceTransaction, HandMove, TamperedEvidence
+from backoffice.models import ApprovalRequest, BalanceTransaction, HandMove, TamperedEvidence
 from backoffice.models.metering import READING
 from backoffice.models.types import one_of
 from backoffice.platform.clock import local_today
@@ -32,6 +32,7 @@ from backoffice.posting.refusals import WalletError
 
 ledger = BalanceTransaction.__table__
 moves = HandMove.__table__
+requests = ApprovalRequest.__table__
 
 APPROVED = "approved"
 """The ``reason`` of the movements a source correction posts when its request is approved: a second admin saw them,
@@ -95,6 +96,35 @@ def moved_today(
         found[customer_id] += amount
     for customer_id, amount in _given_back(connection, ids, today).items():
         found[customer_id] += amount
+    return found
+
+
+def waited(connection: Connection, asked: Sequence) -> dict[int, NeedsApproval]:
+    """Why each request ``asked`` (an id, its maker, customer, moment and amount) for money moved by hand waits, as
+    :func:`beyond` decided it when it was asked: its amount, with what its maker had moved by hand for the customer
+    on that day before it (the installation's day; none for a request of no customer), past the limit. A request
+    the limit did not hold back (a clerk's reversal, which an admin decides whatever its size) is not among them."""
+    if not asked:
+        return {}
+    day = cast(func.timezone(current_app.config["TIMEZONE"], requests.c.requested_at), Date)
+    made = (
+        select(requests.c.id, func.coalesce(func.sum(moves.c.amount), 0))
+        .outerjoin(
+            moves,
+            (moves.c.customer_id == requests.c.customer_id)
+            & moves.c.maker_id.is_not_distinct_from(requests.c.requested_by_id)
+            & (moves.c.moved_on == day)
+            & (moves.c.created_at < requests.c.requested_at),
+        )
+        .where(requests.c.id.in_([request.id for request in asked]))
+        .group_by(requests.c.id)
+    )
+    before = dict(connection.execute(made).all())
+    found = {}
+    for request in asked:
+        today = Decimal(before.get(request.id, 0))
+        if abs(request.amount) + today > limit():
+            found[request.id] = NeedsApproval(request.amount, limit(), today, request.customer_id)
     return found
 
 

@@ -19,7 +19,7 @@ from sqlalchemy.orm import selectinload
 from backoffice import jobs
 from backoffice.models import ApprovalKind, ApprovalRequest, JobRecord, Notice, NoticeKind, User
 from backoffice.platform.extensions import LARGEST_ROW_NUMBER, db
-from backoffice.services import notices
+from backoffice.services import approvals, notices
 from backoffice.web.plumbing.filters import money, person
 
 bp = Blueprint("notices", __name__)
@@ -95,6 +95,7 @@ def mine():
     return render_template(
         "notices/mine.html",
         requests=shown,
+        waits=approvals.waits_because(shown),
         older=shown[-1].id if len(found) > SHOWN else None,
         paged=before is not None,
     )

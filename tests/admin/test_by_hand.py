@@ -114,6 +114,20 @@ def test_three_recharges_under_the_limit_on_the_form_wait_from_the_one_that_pass
     assert kept(clerk) == D("40000.00")
 
 
+def test_the_approvals_page_and_my_requests_say_why_a_sliced_recharge_waits(client, held, clerks, checker):
+    """The third recharge waits for what its maker moved before it that day, and both pages say so in figures."""
+    clerk, _other = clerks
+    log_in(client, clerk)
+    for key in ("r-1", "r-2", "r-3"):
+        recharge(client, "20.000", key)
+    (asked,) = requests()
+    said = "Rp20.000,00, with the Rp40.000,00 its maker moved by hand for the customer today, is above the approval"
+    waits = f'<p class="help waits" id="waits-{asked.id}">{said}'
+    assert waits in client.get("/approvals/mine", headers=ENGLISH).get_data(as_text=True)
+    log_in(client, checker)
+    assert waits in client.get("/approvals", headers=ENGLISH).get_data(as_text=True)
+
+
 def test_three_recharges_under_the_limit_by_command_wait_from_the_one_that_passes_it(runner, held):
     said = [runner.invoke(args=["ledger", "recharge", "ONE", "20.000"], env={"BACKOFFICE_LANGUAGE": "en"})]
     said += [runner.invoke(args=["ledger", "recharge", "ONE", "20.000"], env={"BACKOFFICE_LANGUAGE": "en"})]

@@ -267,6 +267,7 @@ def _page(request_id: int | None = None, error: str | None = None, form: RejectF
         decided=decided,
         forms=forms,
         two_admins={r.id for r in pending if approvals.first_of_two(r, current_user)},
+        waits=approvals.waits_because(pending),
         debts={
             r.id: debt_said(r.customer, debt)
             for r in pending

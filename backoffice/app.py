@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def create_app(test_config: dict | None = None, *, web: bool = True, database: bool = True) -> Flask:
     """The app; with ``web=False``, without its web layer (pages, forms, log-ins, the API, and the log handler:
     a command prints what it has to say, and the worker sets its logs up itself); with ``database=False`` too,
-    without the database bound (:func:`backoffice.posting.listeners.bind` binds it later).
+    without the database bound (:func:`backoffice.services.listeners.bind` binds it later).
 
     Only what serves or shows requests needs the web layer: the ``backoffice`` commands other than Flask's
     ``run``, ``routes`` and ``shell`` build the app without it (see ``cli``), for every cron line and script pays for
@@ -46,7 +46,7 @@ def create_app(test_config: dict | None = None, *, web: bool = True, database: b
 
     i18n.init_app(app)
     if database or web:
-        from backoffice.posting.listeners import bind
+        from backoffice.services.listeners import bind
 
         bind(app)
     if web:
@@ -68,7 +68,7 @@ def register_migrations(app: Flask) -> None:
     from backoffice.cli.grant_runtime import grant_runtime_command
     from backoffice.cli.restore_check import ON_ANOTHER_DATABASE, restore_check_command
     from backoffice.platform.extensions import db
-    from backoffice.posting.listeners import bind
+    from backoffice.services.listeners import bind
 
     bind(app)
     if "migrate" not in app.extensions:

@@ -319,7 +319,6 @@ def derive(customers: int, batch: int, months: list[date]) -> None:
     from backoffice.models import Account, AccountManager, Invoice, Meter, Target, tallies
     from backoffice.platform.extensions import db
     from backoffice.posting import months as monthly
-    from backoffice.posting.hooks import recompute_order_month_totals
     from backoffice.reconcile.account_balance import AccountBalance
     from backoffice.reconcile.customer_meter_totals import CustomerMeterTotals
     from backoffice.reconcile.customer_status import CustomerStatusCheck
@@ -328,6 +327,7 @@ def derive(customers: int, batch: int, months: list[date]) -> None:
     from backoffice.reconcile.invoice_outstanding import InvoiceOutstanding
     from backoffice.reconcile.meter_balance import MeterBalance
     from backoffice.reconcile.target_achieved import TargetAchieved
+    from backoffice.services.orm_hooks import recompute_order_month_totals
 
     metered = db.session.scalar(select(Meter.id).limit(1)) is not None
     with Progress(console=console, transient=True) as progress:

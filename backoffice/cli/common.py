@@ -24,7 +24,7 @@ from backoffice.platform.switchover import SWITCHING_OVER, end_session, switchin
 
 
 def with_database(callback):
-    """The command binds the database to the app when it runs (see :mod:`backoffice.posting.listeners`): not when it is
+    """The command binds the database to the app when it runs (see :mod:`backoffice.services.listeners`): not when it is
     looked up, nor asked for its help. Its start-up ends there (:func:`started`). A movement it asks for that is
     refused because its customer is quarantined ends it with the refusal (:class:`QuarantinedRefusal`); a database
     lost or not the primary, with :class:`SwitchingOver`. The command ends its transaction itself (see
@@ -33,7 +33,7 @@ def with_database(callback):
     def bound(*args, **kwargs):
         # Imported when the command runs: its help, and the commands that read no database, declare no model.
         from backoffice.evidence.quarantine import Quarantined
-        from backoffice.posting.listeners import bind
+        from backoffice.services.listeners import bind
 
         bind(current_app._get_current_object())
         started()

@@ -159,7 +159,7 @@ def versions_within_savepoints(session) -> None:
 versions_written = signal("history-versions-written")
 """Sent with the connection for each table's versions :func:`record` writes (``kind``: the history table, ``keys``:
 the id and transaction of each version it inserted, ``own``: written on a connection of its own rather than the
-session's); the seals seal those versions and no other (:mod:`backoffice.posting.listeners`)."""
+session's); the seals seal those versions and no other (:mod:`backoffice.services.listeners`)."""
 
 
 def record(connection: Connection, model: type, where, operation: HistoryOperation) -> None:

@@ -17,10 +17,10 @@ from sqlalchemy.dialects.postgresql import JSONB
 
 from backoffice.evidence import seals
 from backoffice.models import Account, AccountBalanceBucket, JournalEntry, JournalLine, account_balance_sql
+from backoffice.models.formulas import posted_balance_sql, posted_lines, posted_sums
 from backoffice.models.types import utcnow
 from backoffice.platform.extensions import db
 from backoffice.posting import journal
-from backoffice.posting.formulas import posted_balance_sql, posted_lines, posted_sums
 from backoffice.reconcile.base import Check, CheckedField, Scope
 from backoffice.reconcile.evidence_seals import SEALED_BEFORE_ANCHOR
 from backoffice.reconcile.journal_balanced import held_accounts

@@ -3,7 +3,7 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import literal
 
-from backoffice.posting.formulas import sheet_totals
+from backoffice.models.formulas import sheet_totals
 from backoffice.reconcile.base import Check, CheckedField, Scope
 
 sheet = sheet_totals().add_columns(literal(1).label("id")).subquery("balance_sheet")

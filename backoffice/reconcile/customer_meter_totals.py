@@ -4,8 +4,8 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 from backoffice.models import Customer, Invoice, MeterAssignment, Payment
+from backoffice.models.formulas import customer_meter_sums_sql
 from backoffice.models.types import one_of
-from backoffice.posting.formulas import customer_meter_sums_sql
 from backoffice.reconcile.base import Check, CheckedField, Scope
 
 customers = Customer.__table__

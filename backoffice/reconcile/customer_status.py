@@ -4,8 +4,8 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import case, update
 
 from backoffice.models import Customer, CustomerStatus
+from backoffice.models.formulas import status_sql
 from backoffice.models.types import one_of
-from backoffice.posting.formulas import status_sql
 from backoffice.posting.locking import lock_customers
 from backoffice.reconcile.base import Check, CheckedField, Scope
 

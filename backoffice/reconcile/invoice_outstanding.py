@@ -11,8 +11,8 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 from backoffice.models import Invoice, MeterAssignment, Payment
+from backoffice.models.formulas import invoice_outstanding_sql, payment_unapplied_sql
 from backoffice.models.types import one_of
-from backoffice.posting.formulas import invoice_outstanding_sql, payment_unapplied_sql
 from backoffice.reconcile.base import Check, CheckedField, Scope
 
 invoices = Invoice.__table__

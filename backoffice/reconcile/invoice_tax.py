@@ -13,8 +13,8 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import case, func, literal, select
 
 from backoffice.models import Account, EntryStatus, Invoice, JournalEntry, JournalLine
+from backoffice.models.formulas import charged_vat_sql, vat_rate_sql
 from backoffice.models.types import Money, Rate
-from backoffice.posting.formulas import charged_vat_sql, vat_rate_sql
 from backoffice.posting.rules import VAT_PAYABLE
 from backoffice.reconcile.base import CheckedField
 from backoffice.reconcile.invoice_outstanding import _Allocated

@@ -4,8 +4,8 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 from backoffice.models import Invoice, Meter, MeterAssignment, Payment
+from backoffice.models.formulas import meter_balance_sql, meter_overpayment_sql
 from backoffice.models.types import one_of
-from backoffice.posting.formulas import meter_balance_sql, meter_overpayment_sql
 from backoffice.reconcile.base import Check, CheckedField, Scope
 
 meters = Meter.__table__

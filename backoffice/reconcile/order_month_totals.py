@@ -7,10 +7,10 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import and_, exists, func, select
 
 from backoffice.models import AccountManager, Order, OrderMonthTotal
+from backoffice.models.formulas import order_month_totals_sql
 from backoffice.models.types import Month, first_of_month, month_of_date, next_month, one_of
-from backoffice.posting.formulas import order_month_totals_sql
-from backoffice.posting.hooks import recompute_order_month_totals
 from backoffice.reconcile.base import Check, CheckedField, ExpectedBeside, Scope
+from backoffice.services.orm_hooks import recompute_order_month_totals
 
 totals = OrderMonthTotal.__table__
 orders = Order.__table__

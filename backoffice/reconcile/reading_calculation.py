@@ -16,11 +16,11 @@ from backoffice.models import (
     charged_for_readings,
     whose_readings,
 )
+from backoffice.models.formulas import charged_sql, pricing_of, total_price_sql, volume_sm3_sql
 from backoffice.models.metering import READING
 from backoffice.models.types import one_of
 from backoffice.platform.money import unit_places
 from backoffice.platform.sentences import Sentence
-from backoffice.posting.formulas import charged_sql, pricing_of, total_price_sql, volume_sm3_sql
 from backoffice.posting.periods import last_closed_day, month_of
 from backoffice.reconcile.base import Check, CheckedField, Part, Scope
 from backoffice.reconcile.night import sealed_since

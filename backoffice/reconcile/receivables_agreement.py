@@ -5,7 +5,7 @@ from sqlalchemy import or_, select
 from sqlalchemy_continuum import version_class
 
 from backoffice.models import Account, Invoice, JournalEntry, JournalLine, Payment, account_balance_sql
-from backoffice.posting.formulas import receivables_sql
+from backoffice.models.formulas import receivables_sql
 from backoffice.posting.rules import RECEIVABLES
 from backoffice.reconcile.base import Check, CheckedField, Part, Scope
 from backoffice.reconcile.night import sealed_since

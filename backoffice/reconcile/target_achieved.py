@@ -4,8 +4,8 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import exists, select
 
 from backoffice.models import Order, Target
+from backoffice.models.formulas import achieved_amount_sql
 from backoffice.models.types import next_month, one_of
-from backoffice.posting.formulas import achieved_amount_sql
 from backoffice.reconcile.base import Check, CheckedField, Scope
 
 targets = Target.__table__

@@ -16,10 +16,10 @@ from sqlalchemy import insert, select, union, update
 
 from backoffice.evidence import sealing, verifying
 from backoffice.models import AllocationHow, Invoice, Meter, MeterAssignment, Payment, PaymentAllocation, covers
+from backoffice.models.formulas import counted_allocation, invoice_outstanding_sql, payment_unapplied_sql
 from backoffice.models.history import HistoryOperation, record
 from backoffice.models.types import one_of, utcnow
 from backoffice.platform.money import ZERO
-from backoffice.posting.formulas import counted_allocation, invoice_outstanding_sql, payment_unapplied_sql
 from backoffice.posting.locking import lock_customers, lock_rows
 
 invoices = Invoice.__table__

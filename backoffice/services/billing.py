@@ -35,14 +35,7 @@ from backoffice.models import (
     User,
     covers,
 )
-from backoffice.models.history import HistoryOperation, record
-from backoffice.models.types import given_rows, local_date_of, one_of, utcnow
-from backoffice.platform.clock import local_today
-from backoffice.platform.extensions import db
-from backoffice.platform.i18n import named_date
-from backoffice.platform.lines import NotOneLine, one_line
-from backoffice.platform.money import MoneyError, check_amount, round_money, shown
-from backoffice.posting.formulas import (
+from backoffice.models.formulas import (
     customer_meter_sums_sql,
     due_sql,
     invoice_outstanding_sql,
@@ -51,6 +44,13 @@ from backoffice.posting.formulas import (
     meter_overpayment_sql,
     overpaid_sql,
 )
+from backoffice.models.history import HistoryOperation, record
+from backoffice.models.types import given_rows, local_date_of, one_of, utcnow
+from backoffice.platform.clock import local_today
+from backoffice.platform.extensions import db
+from backoffice.platform.i18n import named_date
+from backoffice.platform.lines import NotOneLine, one_line
+from backoffice.platform.money import MoneyError, check_amount, round_money, shown
 from backoffice.posting.movement import Movement, Reference
 from backoffice.posting.periods import refuse_if_closed
 from backoffice.posting.post import post, post_sources

@@ -19,9 +19,9 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from backoffice.models import ApprovalRequest, JournalEntry, User
+from backoffice.models.formulas import sheet_totals
 from backoffice.platform.extensions import db
 from backoffice.platform.money import round_money
-from backoffice.posting.formulas import sheet_totals
 from backoffice.posting.journal import (
     BooksError,
     ControlAccount,

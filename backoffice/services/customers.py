@@ -30,13 +30,13 @@ from backoffice.models import (
     User,
     record,
 )
+from backoffice.models.formulas import status_sql
 from backoffice.models.types import Money, utcnow
 from backoffice.platform.addresses import NotAnAddress, email_address
 from backoffice.platform.extensions import db
 from backoffice.platform.i18n import LANGUAGES, count_text
 from backoffice.platform.lines import NotOneLine, one_line
 from backoffice.platform.money import ZERO, MoneyError, check_amount, shown
-from backoffice.posting.formulas import status_sql
 from backoffice.posting.locking import lock_customers, lock_rows
 from backoffice.posting.rules import CUSTOMER_DEPOSITS
 from backoffice.services import expect_version, transaction

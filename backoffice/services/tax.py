@@ -22,10 +22,10 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection
 
 from backoffice.models import Account, AccountType, Customer, Invoice, MeterAssignment, TaxStatus, User, VatRate, covers
+from backoffice.models.formulas import charged_vat_sql, vat_rate_sql, vat_sql
 from backoffice.models.types import Money, next_month_start, upsert
 from backoffice.platform.databases import advisory_key
 from backoffice.platform.i18n import named_date
-from backoffice.posting.formulas import charged_vat_sql, vat_rate_sql, vat_sql
 from backoffice.posting.rules import ACCOUNT_NAMES, VAT_PAYABLE
 
 rates_table = VatRate.__table__

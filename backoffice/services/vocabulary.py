@@ -5,7 +5,7 @@ The services are the screens' vocabulary: a screen names what it catches from he
 which no screen imports (tests/docs/test_layers.py).
 """
 
-from backoffice.posting.formulas import due_sql, invoice_status_sql, meter_customer_net_sql, overpaid_sql
+from backoffice.models.formulas import due_sql, invoice_status_sql, meter_customer_net_sql, overpaid_sql
 from backoffice.posting.periods import PeriodClosed
 from backoffice.posting.refusals import (
     CustomerClosed,

@@ -15,8 +15,8 @@ from flask_migrate import downgrade, upgrade
 
 from backoffice import register_migrations
 from backoffice.models import BUCKETS, Account, AccountBalanceBucket, Customer, Meter, RunMode, account_balance_sql
+from backoffice.models.formulas import posted_balance_sql, posted_sums
 from backoffice.platform.extensions import db
-from backoffice.posting.formulas import posted_balance_sql, posted_sums
 from backoffice.posting.journal import Line
 from backoffice.posting.rules import CASH, CUSTOMER_DEPOSITS, GAS_REVENUE, RECEIVABLES
 from backoffice.reconcile.engine import discrepancies, run

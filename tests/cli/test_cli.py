@@ -20,8 +20,8 @@ from backoffice.models import (
     User,
     grand_total_of,
 )
+from backoffice.models.formulas import achieved_amount_sql
 from backoffice.platform.extensions import db
-from backoffice.posting.formulas import achieved_amount_sql
 from tests.checkout import CONSOLE_SCRIPT
 from tests.factories import AccountManagerFactory, CustomerFactory, UserFactory
 

@@ -99,9 +99,9 @@ def test_no_screen_imports_the_posting_core():
 
 
 def test_no_command_posts_it_calls_a_service():
-    """A command binds the database (``posting.listeners``) and otherwise asks the services."""
+    """A command binds the database (``services.listeners``) and otherwise asks the services."""
     for detail in graph().find_matching_direct_imports(import_expression="backoffice.cli.** -> backoffice.posting.**"):
-        assert detail["imported"] == "backoffice.posting.listeners", detail
+        assert detail["imported"] == "backoffice.services.listeners", detail
     for screen in sorted(graph().find_descendants("backoffice.cli")):
         for imported in graph().find_modules_directly_imported_by(screen):
             for line in graph().get_import_details(importer=screen, imported=imported):

@@ -28,7 +28,6 @@ from backoffice.models.types import Money, utcnow
 from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import db
 from backoffice.platform.money import MAX_BALANCE, BeyondLimit
-from backoffice.posting.hooks import AppendOnly
 from backoffice.posting.locking import lock_customers
 from backoffice.posting.movement import Movement, Reference
 from backoffice.posting.post import post
@@ -48,6 +47,7 @@ from backoffice.posting.sql import counted, rule_accounts, sign_sql
 from backoffice.posting.wallet import post_many
 from backoffice.reconcile.engine import run
 from backoffice.services import billing, installation, meter_lifecycle, wallet
+from backoffice.services.orm_hooks import AppendOnly
 from tests.factories import CustomerFactory, MeterFactory, UserFactory, corrupt, quarantine, unit_of_work
 
 D = Decimal

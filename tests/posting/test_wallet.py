@@ -21,9 +21,9 @@ from backoffice.models import (
     RunMode,
 )
 from backoffice.platform.extensions import db
-from backoffice.posting.hooks import AppendOnly
 from backoffice.reconcile.engine import discrepancies, run, scope_for
 from backoffice.services import approvals, wallet
+from backoffice.services.orm_hooks import AppendOnly
 from tests.factories import CustomerFactory, UserFactory, corrupt, forged_recharge, past_the_guards, stored
 
 D = Decimal

@@ -29,6 +29,7 @@ from backoffice.models import (
     total_price_of,
     volume_sm3_of,
 )
+from backoffice.models.formulas import total_price_sql, volume_sm3_sql
 from backoffice.models.history import HistoryOperation, record
 from backoffice.models.metering import Correction, ReadingOutOfRange
 from backoffice.models.types import Money, Month
@@ -36,7 +37,6 @@ from backoffice.platform.extensions import db
 from backoffice.platform.i18n import count_text, named_date, number_locale
 from backoffice.platform.money import MAX_AMOUNT, format_number, round_money, shown, unit_places
 from backoffice.posting import months
-from backoffice.posting.formulas import total_price_sql, volume_sm3_sql
 from backoffice.posting.locking import lock_customers
 from backoffice.posting.post import refuse_if_closed
 from backoffice.posting.refusals import CustomerClosed

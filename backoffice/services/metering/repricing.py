@@ -40,13 +40,13 @@ from backoffice.models import (
     User,
     whose_readings,
 )
+from backoffice.models.formulas import charged_sql, total_price_sql, volume_sm3_sql
 from backoffice.models.history import HistoryOperation, record
 from backoffice.models.metering import MAX_VOLUME, READING, pricing_snapshot
 from backoffice.models.types import Money, Month, month_of_date, parse_month, utcnow
 from backoffice.platform.i18n import named_date, number_locale
 from backoffice.platform.money import MAX_AMOUNT, shown, unit_places
 from backoffice.posting import months
-from backoffice.posting.formulas import charged_sql, total_price_sql, volume_sm3_sql
 from backoffice.posting.locking import lock_customers
 from backoffice.posting.movement import Movement, Reference
 from backoffice.posting.post import post

@@ -31,10 +31,10 @@ from backoffice.models import (
     TransactionCalculation,
     covers,
 )
+from backoffice.models.formulas import pricing_of
 from backoffice.models.metering import VOLUME_PLACES
 from backoffice.models.types import one_of
 from backoffice.platform.extensions import db
-from backoffice.posting.formulas import pricing_of
 from backoffice.services.metering.index import LastIndex
 
 readings = MeterReading.__table__

@@ -30,6 +30,7 @@ from backoffice.models import (
     TransactionCalculation,
     User,
 )
+from backoffice.models.formulas import total_price_sql, volume_sm3_sql
 from backoffice.models.history import HistoryOperation, record
 from backoffice.models.metering import Correction
 from backoffice.models.types import Money, Month, utcnow
@@ -37,7 +38,6 @@ from backoffice.models.users import normal_email
 from backoffice.platform.extensions import db
 from backoffice.platform.i18n import count_text, named_date
 from backoffice.platform.money import MAX_AMOUNT, round_money, shown, unit_places
-from backoffice.posting.formulas import total_price_sql, volume_sm3_sql
 from backoffice.posting.locking import lock_customers
 from backoffice.services import transaction
 from backoffice.services.metering import held

@@ -22,7 +22,8 @@ from backoffice.models import ApprovalRequest, BalanceTransaction, Invoice, Paym
 from backoffice.models.history import versions_written
 from backoffice.platform import databases, extensions, replica, switchover
 from backoffice.platform.extensions import db
-from backoffice.posting import hooks, periods
+from backoffice.posting import periods
+from backoffice.services import orm_hooks
 
 
 class Listener(NamedTuple):
@@ -38,11 +39,15 @@ LISTENERS = (
     Listener(Engine, "handle_error", switchover.drop_the_pool, "a server lost or not the primary: the pool let go"),
     Listener(Engine, "handle_error", periods.refused_by_the_database, "a closed month refused: PeriodClosed"),
     Listener(Engine, "handle_error", replica.lost, "a replica that lost a read is not read until asked again"),
-    Listener(Session, "before_flush", hooks.before_flush, "an order's grand total; the keys deleted rows touch"),
-    Listener(Session, "after_flush", hooks.after_flush, "targets' achieved amounts and managers' months recomputed"),
-    Listener(Session, "after_flush_postexec", hooks.expire_recomputed, "what the database recomputed is read again"),
+    Listener(Session, "before_flush", orm_hooks.before_flush, "an order's grand total; the keys deleted rows touch"),
+    Listener(
+        Session, "after_flush", orm_hooks.after_flush, "targets' achieved amounts and managers' months recomputed"
+    ),
+    Listener(
+        Session, "after_flush_postexec", orm_hooks.expire_recomputed, "what the database recomputed is read again"
+    ),
     *(
-        Listener(model, name, hooks.refuse_money_write, "money is written by the posting core only")
+        Listener(model, name, orm_hooks.refuse_money_write, "money is written by the posting core only")
         for model in (BalanceTransaction, Invoice, Payment)
         for name in ("before_insert", "before_update", "before_delete")
     ),

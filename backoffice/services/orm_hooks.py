@@ -22,8 +22,8 @@ from backoffice.models import (
     Target,
     checked_grand_total,
 )
+from backoffice.models.formulas import achieved_amount_sql, order_month_totals_sql
 from backoffice.models.types import month_start, next_month_start, upsert
-from backoffice.posting.formulas import achieved_amount_sql, order_month_totals_sql
 from backoffice.posting.locking import lock_rows, lock_where
 
 totals = OrderMonthTotal.__table__

@@ -154,7 +154,7 @@ def recalculate(connection: Connection, customer_ids: list[int], from_month: Mon
 
 
 # Built when a process first recalculates, not at import: the checks import this module, and building these would
-# take longer than the rest of its import (see posting.wallet).
+# take longer than the rest of its import (see posting.wallet_batches).
 @cache
 def _recalculation(from_month: bool) -> tuple:
     """The customers' months removed, from ``from_month`` on or all, and written again: built once, bound at each

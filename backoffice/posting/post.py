@@ -1,8 +1,8 @@
 """``post(installation, connection, movement)``: the one write path for money, inside the caller's unit of work.
 
-A wallet movement is posted through ``posting.wallet`` (a retry under the same idempotency key gets the first result);
-an invoice or a payment gets its journal entry; a manual entry is its lines. Locks are taken in one order everywhere:
-customers, meters, accounts (see backoffice/posting/locking.py).
+A wallet movement is posted through ``posting.wallet_batches`` (a retry under the same idempotency key gets the first
+result); an invoice or a payment gets its journal entry; a manual entry is its lines. Locks are taken in one order
+everywhere: customers, meters, accounts (see backoffice/posting/locking.py).
 """
 
 from __future__ import annotations
@@ -17,13 +17,13 @@ from sqlalchemy.engine import Connection
 
 from backoffice.models import WALLET_KINDS, BalanceTransaction, Customer
 from backoffice.models.types import one_of, utcnow
-from backoffice.posting import journal, periods
+from backoffice.posting import closed_months, journal
 from backoffice.posting.installation import Installation
 from backoffice.posting.keys import OWN
 from backoffice.posting.movement import Movement
 from backoffice.posting.refusals import KEY_LENGTH, CustomerClosed, IdempotencyConflict, IdempotencyKeyTooLong
 from backoffice.posting.rules import Kind, rule_of
-from backoffice.posting.wallet import WalletMovement, post_one
+from backoffice.posting.wallet_batches import WalletMovement, post_one
 
 customers = Customer.__table__
 ledger = BalanceTransaction.__table__
@@ -71,16 +71,16 @@ def post(
 ) -> Posted:
     """Post the movement within the caller's unit of work (which commits or rolls back all of it).
 
-    Refused: a value date after today, or in a closed month (``periods.PeriodClosed``; the database refuses it too);
-    a movement of a closed customer (:class:`CustomerClosed`). A wallet movement's retry (its idempotency key posted
-    it before) is answered as it was first, before anything is refused: its month may have closed since.
+    Refused: a value date after today, or in a closed month (``closed_months.PeriodClosed``; the database refuses it
+    too); a movement of a closed customer (:class:`CustomerClosed`). A wallet movement's retry (its idempotency key
+    posted it before) is answered as it was first, before anything is refused: its month may have closed since.
     ``first_time``: what the caller refuses a wallet movement for, asked once its key is known new.
     """
     if movement.kind in WALLET_KINDS and (earlier := _posted_before(connection, movement)) is not None:
         return earlier
     on = installation.value_date(movement.value_date)
     if on != installation.today():  # a month closes once it has ended: today is always open
-        periods.refuse_if_closed(connection, on)
+        closed_months.refuse_if_closed(connection, on)
     if movement.kind is Kind.MANUAL:
         return Posted(_post_manual(installation, connection, movement, on), None)
     rule = rule_of(movement.kind, movement.amount)
@@ -103,7 +103,7 @@ def post_sources(installation: Installation, connection: Connection, movements: 
         return []
     today = installation.today()
     for on in sorted({installation.value_date(movement.value_date) for movement in movements} - {today}):
-        periods.refuse_if_closed(connection, on)
+        closed_months.refuse_if_closed(connection, on)
     refuse_if_closed(connection, sorted({movement.customer_id for movement in movements}))
 
     counts = Counter(movement.reference.type for movement in movements)

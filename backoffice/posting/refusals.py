@@ -1,5 +1,5 @@
 """What the posting core refuses, each said once: a movement it refuses writes nothing. The balance's and the totals'
-limits are the wallet's specification's (``posting.wallet``); a closed month's is ``posting.periods``'."""
+limits are the wallet's specification's (``posting.wallet_batches``); a closed month's is ``posting.closed_months``'."""
 
 from __future__ import annotations
 

@@ -21,7 +21,7 @@ from backoffice.models.metering import READING
 from backoffice.models.types import one_of
 from backoffice.platform.money import unit_places
 from backoffice.platform.sentences import Sentence
-from backoffice.posting.periods import last_closed_day, month_of
+from backoffice.posting.closed_months import last_closed_day, month_of
 from backoffice.reconcile.base import Check, CheckedField, Part, Scope
 from backoffice.reconcile.night import sealed_since
 

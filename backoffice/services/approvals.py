@@ -35,10 +35,10 @@ from backoffice.models.types import utcnow
 from backoffice.platform.extensions import db
 from backoffice.platform.money import BeyondLimit
 from backoffice.posting import journal
+from backoffice.posting.closed_months import PeriodClosed, refuse_if_closed
 from backoffice.posting.keys import clerk_key, keyed_digest, own_key
 from backoffice.posting.locking import lock_customers
 from backoffice.posting.movement import Movement, Reference
-from backoffice.posting.periods import PeriodClosed, refuse_if_closed
 from backoffice.posting.post import post
 from backoffice.posting.refusals import WalletError
 from backoffice.posting.rules import Kind

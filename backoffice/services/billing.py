@@ -51,8 +51,8 @@ from backoffice.platform.extensions import db
 from backoffice.platform.i18n import named_date
 from backoffice.platform.lines import NotOneLine, one_line
 from backoffice.platform.money import MoneyError, check_amount, round_money, shown
+from backoffice.posting.closed_months import refuse_if_closed
 from backoffice.posting.movement import Movement, Reference
-from backoffice.posting.periods import refuse_if_closed
 from backoffice.posting.post import post, post_sources
 from backoffice.posting.rules import Kind
 from backoffice.services import ChangedMeanwhile, allocations, installation, tax, transaction

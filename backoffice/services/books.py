@@ -22,6 +22,7 @@ from backoffice.models import ApprovalRequest, JournalEntry, User
 from backoffice.models.formulas import sheet_totals
 from backoffice.platform.extensions import db
 from backoffice.platform.money import round_money
+from backoffice.posting.closed_months import refuse_if_closed
 from backoffice.posting.journal import (
     BooksError,
     ControlAccount,
@@ -37,7 +38,6 @@ from backoffice.posting.journal import (
 )
 from backoffice.posting.keys import clerk_key
 from backoffice.posting.movement import Movement
-from backoffice.posting.periods import refuse_if_closed
 from backoffice.posting.post import post as post_movement
 from backoffice.posting.rules import Kind
 from backoffice.services import approvals, installation, transaction

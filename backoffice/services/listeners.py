@@ -22,7 +22,7 @@ from backoffice.models import ApprovalRequest, BalanceTransaction, Invoice, Paym
 from backoffice.models.history import versions_written
 from backoffice.platform import databases, extensions, replica, switchover
 from backoffice.platform.extensions import db
-from backoffice.posting import periods
+from backoffice.posting import closed_months
 from backoffice.services import orm_hooks
 
 
@@ -37,7 +37,7 @@ class Listener(NamedTuple):
 LISTENERS = (
     Listener(Engine, "connect", extensions.psycopg_connect, "PostgreSQL: results streamed by server-side cursors"),
     Listener(Engine, "handle_error", switchover.drop_the_pool, "a server lost or not the primary: the pool let go"),
-    Listener(Engine, "handle_error", periods.refused_by_the_database, "a closed month refused: PeriodClosed"),
+    Listener(Engine, "handle_error", closed_months.refused_by_the_database, "a closed month refused: PeriodClosed"),
     Listener(Engine, "handle_error", replica.lost, "a replica that lost a read is not read until asked again"),
     Listener(Session, "before_flush", orm_hooks.before_flush, "an order's grand total; the keys deleted rows touch"),
     Listener(

@@ -22,7 +22,7 @@ from backoffice.models.types import month_start, next_month_start, parse_month
 from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import db
 from backoffice.platform.i18n import named_date, named_month, ngettext
-from backoffice.posting.periods import (
+from backoffice.posting.closed_months import (
     last_closed_day,
     month_of,
 )

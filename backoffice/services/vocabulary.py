@@ -6,7 +6,7 @@ which no screen imports (tests/docs/test_layers.py).
 """
 
 from backoffice.models.formulas import due_sql, invoice_status_sql, meter_customer_net_sql, overpaid_sql
-from backoffice.posting.periods import PeriodClosed
+from backoffice.posting.closed_months import PeriodClosed
 from backoffice.posting.refusals import (
     CustomerClosed,
     DatedAfterToday,

@@ -35,7 +35,7 @@ from backoffice.models.types import as_utc, utcnow
 from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import db
 from backoffice.platform.i18n import named_date, named_month
-from backoffice.posting.periods import PeriodClosed, refuse_if_closed
+from backoffice.posting.closed_months import PeriodClosed, refuse_if_closed
 from backoffice.reconcile import evidence_review
 from backoffice.reconcile.engine import run
 from backoffice.services import billing, books, installation, metering, periods, wallet

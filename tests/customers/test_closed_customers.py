@@ -30,7 +30,7 @@ from backoffice.posting.movement import Movement, Reference
 from backoffice.posting.post import post
 from backoffice.posting.refusals import CustomerClosed
 from backoffice.posting.rules import Kind
-from backoffice.posting.wallet import post_many
+from backoffice.posting.wallet_batches import post_many
 from backoffice.reconcile.engine import run
 from backoffice.services import billing, customers, installation, meter_lifecycle, metering, wallet
 from tests.factories import AccountManagerFactory, CustomerFactory, MeterFactory, UserFactory, unit_of_work

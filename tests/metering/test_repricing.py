@@ -46,7 +46,7 @@ from backoffice.platform.money import MAX_BALANCE, BeyondLimit
 from backoffice.posting import months
 from backoffice.posting.locking import lock_customers
 from backoffice.posting.refusals import DatedAfterToday
-from backoffice.posting.wallet import post_many
+from backoffice.posting.wallet_batches import post_many
 from backoffice.reconcile.engine import run
 from backoffice.services import books, installation, meter_lifecycle, metering, wallet
 from backoffice.services.metering.repricing import charge_reading

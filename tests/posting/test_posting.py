@@ -44,7 +44,7 @@ from backoffice.posting.rules import (
     rule_of,
 )
 from backoffice.posting.sql import counted, rule_accounts, sign_sql
-from backoffice.posting.wallet import post_many
+from backoffice.posting.wallet_batches import post_many
 from backoffice.reconcile.engine import run
 from backoffice.services import billing, installation, meter_lifecycle, wallet
 from backoffice.services.orm_hooks import AppendOnly
@@ -128,8 +128,9 @@ def _written(row_id: int) -> tuple:
     "rule", [r for r in RULES if r.wallet], ids=lambda r: f"{r.kind.value}{'+' if r.sign > 0 else '-'}"
 )
 def test_one_movement_and_a_batch_of_it_write_the_same_rows(app, rule):
-    """``post`` and ``post_many`` write from one definition (``posting.wallet``): the same movement, posted alone
-    for one customer and as a batch for another in the same state, writes the same ledger row, entry and lines."""
+    """``post`` and ``post_many`` write from one definition (``posting.wallet_batches``): the same movement, posted
+    alone for one customer and as a batch for another in the same state, writes the same ledger row, entry and
+    lines."""
     alone, batched = CustomerFactory(), CustomerFactory()
     for customer in (alone, batched):
         wallet.recharge(customer.id, D("1000"))
@@ -222,7 +223,7 @@ def _refusal_of(refused: str, customer) -> tuple[Kind, Decimal]:
 )
 def test_post_and_post_many_refuse_a_movement_in_the_same_words(app, refused, said):
     """One movement and a batch of it are refused by the same conditions of the customer's row, each said from one
-    place (``wallet.refusal``), and write nothing."""
+    place (``wallet_batches.refusal``), and write nothing."""
     alone, batched = CustomerFactory(code="ALONE"), CustomerFactory(code="BATCHED")
     for customer in (alone, batched):
         wallet.recharge(customer.id, D("100"))

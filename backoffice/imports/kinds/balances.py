@@ -30,7 +30,7 @@ from backoffice.platform.extensions import db
 from backoffice.posting import months
 from backoffice.posting.locking import lock_customers
 from backoffice.posting.rules import Kind
-from backoffice.posting.wallet import post_many
+from backoffice.posting.wallet_batches import post_many
 from backoffice.services import cut_over, installation
 
 # Opening wallet balances.

@@ -29,7 +29,7 @@ from backoffice.models.types import given_rows, one_of
 from backoffice.platform.extensions import db
 from backoffice.platform.i18n import LANGUAGES, named_date
 from backoffice.platform.roles import Role
-from backoffice.posting import periods
+from backoffice.posting import closed_months
 from backoffice.services import billing, customers, managers
 from backoffice.services.customers import CustomerError
 from backoffice.services.managers import ManagerError
@@ -331,15 +331,15 @@ def _open_month(name: str):
     """Refuse a row whose ``name`` date is in a closed month: the posting core would refuse it when written."""
 
     def refers(rows: list[Row]) -> dict[int, tuple[str, str]]:
-        closed_until = periods.last_closed_day(db.session)
+        closed_until = closed_months.last_closed_day(db.session)
         if closed_until is None:
             return {}
         refused = {}
         for position, row in enumerate(rows):
             if row[name] <= closed_until:
                 try:
-                    periods.refuse_if_closed(db.session, row[name])
-                except periods.PeriodClosed as refusal:
+                    closed_months.refuse_if_closed(db.session, row[name])
+                except closed_months.PeriodClosed as refusal:
                     refused[position] = (name, str(refusal))
         return refused
 

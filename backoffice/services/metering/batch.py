@@ -39,8 +39,8 @@ from backoffice.models.types import given_rows, one_of, utcnow
 from backoffice.platform.extensions import db
 from backoffice.platform.i18n import named_date, number_locale
 from backoffice.platform.money import format_number, unit_places
+from backoffice.posting.closed_months import PeriodClosed, last_closed_day, refuse_if_closed
 from backoffice.posting.locking import lock_customers
-from backoffice.posting.periods import PeriodClosed, last_closed_day, refuse_if_closed
 from backoffice.services import ChangedMeanwhile, billing, transaction
 from backoffice.services.metering.index import NO_INDEX, LastIndex, MeterIndex, around, checked, derive, refuse_later
 from backoffice.services.metering.repricing import reprice_where

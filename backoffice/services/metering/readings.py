@@ -31,8 +31,8 @@ from backoffice.platform.extensions import db
 from backoffice.platform.i18n import named_date, number_locale
 from backoffice.platform.money import format_number
 from backoffice.posting import months
+from backoffice.posting.closed_months import refuse_if_closed
 from backoffice.posting.locking import lock_customers
-from backoffice.posting.periods import refuse_if_closed
 from backoffice.services import ChangedMeanwhile, billing, by_hand, transaction
 from backoffice.services.metering import held
 from backoffice.services.metering.index import NO_INDEX, MeterIndex, counted_by_index

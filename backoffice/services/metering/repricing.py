@@ -51,7 +51,7 @@ from backoffice.posting.locking import lock_customers
 from backoffice.posting.movement import Movement, Reference
 from backoffice.posting.post import post
 from backoffice.posting.rules import DELIVERED, Kind, measured
-from backoffice.posting.wallet import post_many
+from backoffice.posting.wallet_batches import post_many
 from backoffice.services import installation
 from backoffice.services.metering.values import MeteringError
 

@@ -93,7 +93,7 @@ from backoffice.models.reconciliation import (
     RunTrigger,
 )
 from backoffice.models.saved_filters import SavedFilter
-from backoffice.models.submissions import FormSubmission
+from backoffice.models.sent_keys import SentKey
 from backoffice.models.tallies import Figure, Tally, TallyChange
 from backoffice.models.targets import Target
 from backoffice.models.users import Role, User
@@ -111,7 +111,7 @@ __all__ = [
     "Figure",
     "Tally",
     "TallyChange",
-    "FormSubmission",
+    "SentKey",
     "AnchorRecord",
     "EvidenceInsertedBelow",
     "EvidenceMark",

@@ -10,8 +10,21 @@ from __future__ import annotations
 import hashlib
 import hmac
 
+from sqlalchemy import insert, select
+from sqlalchemy.engine import Connection
+
+from backoffice.models import SentKey
+from backoffice.models.types import utcnow
 from backoffice.posting.installation import Installation
-from backoffice.posting.refusals import KEY_LENGTH, IdempotencyKeyReserved, IdempotencyKeyTooLong
+from backoffice.posting.refusals import (
+    KEY_LENGTH,
+    IdempotencyConflict,
+    IdempotencyKeyReserved,
+    IdempotencyKeyTooLong,
+    KeySentByAnother,
+)
+
+sent_keys = SentKey.__table__
 
 OWN = "~"
 """The first character of the application's keys, and only of theirs."""
@@ -38,3 +51,30 @@ def clerk_key(key: str | None) -> str | None:
     if len(key) > KEY_LENGTH:
         raise IdempotencyKeyTooLong()
     return key
+
+
+def sent_before(connection: Connection, key: str | None, *, maker_id: int | None, writes: str) -> int | None:
+    """The id of the row of ``writes`` (a table's name) that ``key`` wrote when its maker sent it before, or ``None``
+    for a key never sent or one of the application's own. Raises :class:`KeySentByAnother` for a key another maker
+    sent, :class:`IdempotencyConflict` for one that wrote something else."""
+    if not key or key.startswith(OWN):
+        return None
+    found = connection.execute(select(sent_keys).where(sent_keys.c.key == key)).one_or_none()
+    if found is None:
+        return None
+    if found.maker_id != maker_id:
+        raise KeySentByAnother(key, writes)
+    if found.wrote != writes:
+        raise IdempotencyConflict(key)
+    return found.wrote_id
+
+
+def claim(connection: Connection, key: str | None, *, maker_id: int | None, writes: str, written_id: int) -> None:
+    """Keep that ``key``, sent by ``maker_id``, wrote the row ``written_id`` of ``writes``, in the transaction that
+    wrote it: a key another sending claimed meanwhile raises the unique key's ``IntegrityError`` (the caller looks
+    again, :func:`sent_before`). The application's own keys are not kept: the rows they write hold them."""
+    if not key or key.startswith(OWN):
+        return
+    connection.execute(
+        insert(sent_keys).values(key=key, maker_id=maker_id, sent_at=utcnow(), wrote=writes, wrote_id=written_id)
+    )

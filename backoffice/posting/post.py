@@ -19,9 +19,15 @@ from backoffice.models import WALLET_KINDS, BalanceTransaction, Customer
 from backoffice.models.types import one_of, utcnow
 from backoffice.posting import closed_months, journal
 from backoffice.posting.installation import Installation
-from backoffice.posting.keys import OWN
+from backoffice.posting.keys import OWN, claim, sent_before
 from backoffice.posting.movement import Movement
-from backoffice.posting.refusals import KEY_LENGTH, CustomerClosed, IdempotencyConflict, IdempotencyKeyTooLong
+from backoffice.posting.refusals import (
+    KEY_LENGTH,
+    CustomerClosed,
+    IdempotencyConflict,
+    IdempotencyKeyTooLong,
+    KeySentByAnother,
+)
 from backoffice.posting.rules import Kind, rule_of
 from backoffice.posting.wallet_batches import WalletMovement, post_one
 
@@ -152,6 +158,7 @@ def _posted_before(connection: Connection, movement: Movement) -> Posted | None:
     key = movement.idempotency_key or None
     if key and len(key) > KEY_LENGTH:
         raise IdempotencyKeyTooLong()
+    sent_before(connection, key, maker_id=_maker(movement), writes="balance_transactions")
     if key and (earlier := by_key(connection, key)) is not None:
         return Posted(earlier.entry_id, earlier.id, same_or_conflict(earlier, movement), repeated=True)
     return None
@@ -162,7 +169,13 @@ def _post_wallet(installation: Installation, connection: Connection, movement: M
         first_time()
     user_id = movement.user.id if movement.user else None
     row = post_one(connection, installation, WalletMovement.of(movement, on), utcnow(), user_id)
+    claim(connection, movement.idempotency_key, maker_id=user_id, writes="balance_transactions", written_id=row.id)
     return Posted(row.entry_id, row.id, row)
+
+
+def _maker(movement: Movement) -> int | None:
+    """Who sends the movement: its user's id; none for a command run without a user, or a client's call."""
+    return movement.user.id if movement.user else None
 
 
 def by_key(connection: Connection, idempotency_key: str) -> BalanceTransaction | None:
@@ -174,10 +187,13 @@ def by_key(connection: Connection, idempotency_key: str) -> BalanceTransaction |
 def same_or_conflict(earlier: BalanceTransaction, movement: Movement) -> BalanceTransaction:
     """The movement ``earlier`` posted, when ``movement`` asks for it again: the same customer, kind and amount, and,
     under the same key a clerk or a client sent, the same reference and description (a client's charge sent again is
-    the same call); anything else under that key is :class:`IdempotencyConflict`."""
+    the same call); anything else under that key is :class:`IdempotencyConflict`, and anything under a key another
+    maker sent :class:`KeySentByAnother`."""
     asked = (movement.customer_id, Kind(movement.kind).value, abs(movement.amount))
     same = (earlier.customer_id, earlier.kind.value, earlier.amount) == asked
     key = movement.idempotency_key
+    if key and not key.startswith(OWN) and earlier.idempotency_key == key and earlier.created_by_id != _maker(movement):
+        raise KeySentByAnother(key, "balance_transactions")
     if same and key and not key.startswith(OWN) and earlier.idempotency_key == key:
         reference = movement.reference
         same = (earlier.reference_type, earlier.reference_id, earlier.description) == (

@@ -63,6 +63,29 @@ class IdempotencyConflict(WalletError):
         )
 
 
+WRITTEN = {
+    "balance_transactions": _l("wallet movement"),
+    "journal_entries": _l("journal entry"),
+    "approval_requests": _l("request"),
+}
+"""What a key's sending writes, as its refusal names it."""
+
+
+class KeySentByAnother(IdempotencyConflict):
+    """A key another maker sent first: a key names its maker, and no one else's sending is answered with what it
+    wrote."""
+
+    def __init__(self, key: str, writes: str) -> None:
+        WalletError.__init__(
+            self,
+            _(
+                "Key %(key)s was sent by another user: your %(what)s was not saved. Send it again with a new key.",
+                key=repr(key),
+                what=str(WRITTEN[writes]),
+            ),
+        )
+
+
 class CustomerClosed(WalletError):
     def __init__(self, code: str) -> None:
         super().__init__(

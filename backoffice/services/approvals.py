@@ -40,7 +40,7 @@ from backoffice.posting.keys import clerk_key, keyed_digest, own_key
 from backoffice.posting.locking import lock_customers
 from backoffice.posting.movement import Movement, Reference
 from backoffice.posting.post import post
-from backoffice.posting.refusals import WalletError
+from backoffice.posting.refusals import KeySentByAnother, WalletError
 from backoffice.posting.rules import Kind
 from backoffice.services import (
     ChangedMeanwhile,
@@ -278,8 +278,11 @@ def ask_entry(
     """Ask to post a manual entry: it is kept as a draft until approved; its description says why. The form's
     ``idempotency_key`` makes a double submit ask once."""
     idempotency_key = clerk_key(idempotency_key)
-    if idempotency_key and (earlier := _by_key(idempotency_key)) is not None:
-        return earlier
+    try:
+        if idempotency_key and (earlier := _by_key(idempotency_key, user)) is not None:
+            return earlier
+    except KeySentByAnother as refused:
+        raise journal.BooksError(str(refused)) from None
     movement = Movement(kind=Kind.MANUAL, value_date=entry_date, description=description, lines=tuple(lines))
     try:
         with transaction() as session:
@@ -491,7 +494,7 @@ def _ask(movement: Movement | None, request: ApprovalRequest, *, user: User, rea
     if not reason.strip():
         raise ApprovalError(_("Say why: the approver reads it."))
     key = request.idempotency_key
-    if key and (earlier := _by_key(key)) is not None:
+    if key and (earlier := _by_key(key, user)) is not None:
         return earlier
     if request.movement_id and (earlier := wallet.reversal_asked(request.movement_id)) is not None:
         return earlier
@@ -504,7 +507,7 @@ def _ask(movement: Movement | None, request: ApprovalRequest, *, user: User, rea
             notices.request_waiting(request)
     except IntegrityError:
         # Another submit of the same request was saved between our look-up and our insert.
-        earlier = _by_key(key) if key else wallet.reversal_asked(request.movement_id)
+        earlier = _by_key(key, user) if key else wallet.reversal_asked(request.movement_id)
         if earlier is None:
             raise
         return earlier
@@ -616,8 +619,13 @@ def _entry(entry_id: int) -> JournalEntry:
     return entry
 
 
-def _by_key(key: str) -> ApprovalRequest | None:
-    return db.session.scalar(select(ApprovalRequest).where(ApprovalRequest.idempotency_key == key))
+def _by_key(key: str, user: User | None = None) -> ApprovalRequest | None:
+    """The request asked under ``key``: ``user``'s, or refused (:class:`KeySentByAnother`) when another user asked
+    it; the application's own keys are anyone's."""
+    earlier = db.session.scalar(select(ApprovalRequest).where(ApprovalRequest.idempotency_key == key))
+    if earlier is not None and user is not None and earlier.requested_by_id != user.id:
+        raise KeySentByAnother(key, "approval_requests")
+    return earlier
 
 
 def _pending_for(**column) -> ApprovalRequest | None:

@@ -15,10 +15,9 @@ from decimal import Decimal
 from functools import cache
 
 from flask_babel import gettext as _
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from backoffice.models import ApprovalRequest, JournalEntry, User
+from backoffice.models import ApprovalRequest, User
 from backoffice.models.formulas import sheet_totals
 from backoffice.platform.extensions import db
 from backoffice.platform.money import round_money
@@ -36,9 +35,10 @@ from backoffice.posting.journal import (
     save_draft,
     void_draft,
 )
-from backoffice.posting.keys import clerk_key
+from backoffice.posting.keys import claim, clerk_key, sent_before
 from backoffice.posting.movement import Movement
 from backoffice.posting.post import post as post_movement
+from backoffice.posting.refusals import IdempotencyConflict
 from backoffice.posting.rules import Kind
 from backoffice.services import approvals, installation, transaction
 
@@ -84,29 +84,29 @@ def write_entry(
     if not draft and approvals.needs_approval(sum((ln.debit for ln in lines), Decimal(0))):
         asked = approvals.ask_entry(entry_date, description, lines, user=user, idempotency_key=key)
         return Done(asked.entry_id, asked)
-    if key and (earlier := _written_under(key)) is not None:
+    if key and (earlier := _written_under(key, user)) is not None:
         return earlier
     try:
         with transaction() as session:
-            refuse_if_closed(session.connection(), entry_date)
+            connection = session.connection()
+            refuse_if_closed(connection, entry_date)
             if draft:
-                return Done(
-                    save_draft(
-                        installation(), session.connection(), entry_date, description, lines, idempotency_key=key
-                    )
+                entry_id = save_draft(installation(), connection, entry_date, description, lines, idempotency_key=key)
+            else:
+                movement = Movement(
+                    kind=Kind.MANUAL,
+                    value_date=entry_date,
+                    description=description,
+                    lines=tuple(lines),
+                    user=user,
+                    idempotency_key=key,
                 )
-            movement = Movement(
-                kind=Kind.MANUAL,
-                value_date=entry_date,
-                description=description,
-                lines=tuple(lines),
-                user=user,
-                idempotency_key=key,
-            )
-            return Done(post_movement(installation(), session.connection(), movement).entry_id)
+                entry_id = post_movement(installation(), connection, movement).entry_id
+            claim(connection, key, maker_id=user.id, writes="journal_entries", written_id=entry_id)
+            return Done(entry_id)
     except IntegrityError:
-        # The same submit wrote its entry between our look-up and our insert.
-        if key and (earlier := _written_under(key)) is not None:
+        # The same submit (or another sending of the key) wrote between our look-up and our insert.
+        if key and (earlier := _written_under(key, user)) is not None:
             return earlier
         raise
 
@@ -118,9 +118,13 @@ def refused(lines: list[Line]) -> BooksError | None:
     return refusal(installation(), db.session.connection(), entry)
 
 
-def _written_under(key: str) -> Done | None:
-    """The entry a submit with this key wrote."""
-    entry_id = db.session.scalar(select(JournalEntry.id).where(JournalEntry.idempotency_key == key))
+def _written_under(key: str, user: User) -> Done | None:
+    """The entry a submit of ``user`` with this key wrote; refused (:class:`BooksError`) when another user sent the
+    key, or it wrote something else (``keys.sent_before``)."""
+    try:
+        entry_id = sent_before(db.session.connection(), key, maker_id=user.id, writes="journal_entries")
+    except IdempotencyConflict as refused:
+        raise BooksError(str(refused)) from None
     return Done(entry_id) if entry_id is not None else None
 
 

@@ -653,12 +653,10 @@ def test_the_runtime_role_refreshes_the_statistics_of_what_it_loaded_and_no_more
         _statistics_flushed(runtime)
         with runtime.begin() as connection:
             analysed = connection.execute(
-                sa.text(
-                    "SELECT c.reltuples FROM pg_class c WHERE c.oid = 'form_submissions'::regclass AND c.reltuples > 0"
-                )
+                sa.text("SELECT c.reltuples FROM pg_class c WHERE c.oid = 'sent_keys'::regclass AND c.reltuples > 0")
             ).scalar()
             assert analysed == 500
-        count = "SELECT analyze_count FROM pg_stat_user_tables WHERE relname = 'form_submissions'"
+        count = "SELECT analyze_count FROM pg_stat_user_tables WHERE relname = 'sent_keys'"
         with runtime.begin() as connection:
             before = connection.exec_driver_sql(count).scalar()
             analyze_due(connection)
@@ -681,13 +679,11 @@ def test_a_table_analysed_by_its_own_settings_as_autovacuum_would(app, runtime_u
     options = "SELECT reloptions FROM pg_class WHERE oid = 'seals'::regclass"
     assert "autovacuum_analyze_scale_factor=0.01" in db.session.execute(sa.text(options)).scalar()
     db.session.execute(
-        sa.text(
-            "ALTER TABLE form_submissions SET (autovacuum_analyze_threshold = 5, autovacuum_analyze_scale_factor = 0)"
-        )
+        sa.text("ALTER TABLE sent_keys SET (autovacuum_analyze_threshold = 5, autovacuum_analyze_scale_factor = 0)")
     )
     db.session.commit()
     runtime = sa.create_engine(runtime_url)
-    count = "SELECT analyze_count FROM pg_stat_user_tables WHERE relname = 'form_submissions'"
+    count = "SELECT analyze_count FROM pg_stat_user_tables WHERE relname = 'sent_keys'"
     try:
         with runtime.begin() as connection:
             analyze_due(connection)
@@ -702,8 +698,8 @@ def test_a_table_analysed_by_its_own_settings_as_autovacuum_would(app, runtime_u
             assert connection.exec_driver_sql(count).scalar() == before + 1
     finally:
         runtime.dispose()
-        db.session.execute(sa.text("ALTER TABLE form_submissions RESET (autovacuum_analyze_threshold)"))
-        db.session.execute(sa.text("ALTER TABLE form_submissions RESET (autovacuum_analyze_scale_factor)"))
+        db.session.execute(sa.text("ALTER TABLE sent_keys RESET (autovacuum_analyze_threshold)"))
+        db.session.execute(sa.text("ALTER TABLE sent_keys RESET (autovacuum_analyze_scale_factor)"))
         db.session.commit()
 
 
@@ -712,7 +708,7 @@ def _submissions_loaded(runtime, prefix: str, rows: int) -> None:
     with runtime.begin() as connection:
         connection.execute(
             sa.text(
-                "INSERT INTO form_submissions (key, endpoint, sent_at) "
+                "INSERT INTO sent_keys (key, door, sent_at) "
                 "SELECT :prefix || n, 'loaded', now() FROM generate_series(1, :rows) n"
             ),
             {"prefix": prefix, "rows": rows},

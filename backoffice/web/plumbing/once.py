@@ -21,7 +21,7 @@ from markupsafe import Markup
 from sqlalchemy import delete, event, select, update
 from sqlalchemy.orm import Session
 
-from backoffice.models import FormSubmission
+from backoffice.models import SentKey
 from backoffice.models.types import upsert, utcnow
 from backoffice.platform.extensions import db
 
@@ -97,18 +97,18 @@ def _sent_key() -> str | None:
     return None
 
 
-def _claimed(key: str) -> FormSubmission | None:
-    return db.session.scalars(select(FormSubmission).where(FormSubmission.key == key)).first()
+def _claimed(key: str) -> SentKey | None:
+    return db.session.scalars(select(SentKey).where(SentKey.key == key)).first()
 
 
 def _claim(session: Session, key: str) -> None:
     """The key claimed in the transaction about to commit what the view wrote: :class:`SentAlready` when another
     sending claimed it first (waiting for that sending's transaction, if it is still committing)."""
-    table = FormSubmission.__table__
+    table = SentKey.__table__
     user_id = current_user.id if current_user.is_authenticated else None
     claimed = session.execute(
         upsert(table)
-        .values(key=key, user_id=user_id, endpoint=request.endpoint or "", sent_at=utcnow())
+        .values(key=key, maker_id=user_id, door=request.endpoint or "", sent_at=utcnow())
         .on_conflict_do_nothing(index_elements=[table.c.key])
         .returning(table.c.key)
     ).first()
@@ -116,11 +116,11 @@ def _claim(session: Session, key: str) -> None:
         raise SentAlready(key)
 
 
-def _sent_again(earlier: FormSubmission | None) -> object:
+def _sent_again(earlier: SentKey | None) -> object:
     """The form's key was claimed: by the same user's earlier sending, which is said again; or by another user's, and
     this sending saved nothing (a key is drawn for one form shown to one user: copied, it is not theirs to repeat)."""
     user_id = current_user.id if current_user.is_authenticated else None
-    mine = earlier is not None and earlier.user_id == user_id
+    mine = earlier is not None and earlier.maker_id == user_id
     url, said = (earlier.url, earlier.said) if mine else (None, None)
     db.session.rollback()
     if earlier is not None and not mine:
@@ -139,7 +139,7 @@ def _settle(key: str, response) -> None:
     """After the view: what it did not commit is let go (as the end of the request would), and the key stays claimed
     only if the view committed it with what it wrote, noted with where it led and what it said."""
     db.session.rollback()
-    table = FormSubmission.__table__
+    table = SentKey.__table__
     if db.session.scalar(select(table.c.key).where(table.c.key == key)) is None:
         return
     if response.status_code >= 400:

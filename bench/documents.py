@@ -62,7 +62,7 @@ def build():
     """The installation, through the services; returns the month its documents are of (the last whole one)."""
     from backoffice.models.types import Month
     from backoffice.platform.clock import local_today
-    from backoffice.services import billing, issuer, meter_lifecycle, metering, wallet
+    from backoffice.services import issuer, meter_invoices, meter_lifecycle, metering, wallet
     from backoffice.services.customers import Details, create_customer
 
     month = Month.of(local_today().replace(day=1) - timedelta(days=1))
@@ -87,7 +87,7 @@ def build():
             metering.set_pricing(customer.id, first, Decimal("7500.00"), Decimal("1.012345"))
             for day in (10, 20):
                 metering.record_reading(meter.id, first + timedelta(days=day), Decimal(20 + n % 7))
-            billing.add_invoice(
+            meter_invoices.add_invoice(
                 meter, f"INV-{n:05d}", Decimal("400000"), date(first.year, first.month, 28), first + timedelta(days=45)
             )
     return month

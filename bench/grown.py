@@ -106,7 +106,7 @@ PAID_INVOICES = 8
 """A postpaid meter's invoices are paid but for the last two, each by a payment of its amount ten days after it was
 issued: 8 of a year's 10."""
 PAYMENTS_BATCH = 500
-"""Payments added per unit of work (``services.billing.add_payments``)."""
+"""Payments added per unit of work (``services.meter_payments.add_payments``)."""
 RUNS_EVERY = 400
 """A customer's checks are run from its page once a day for every 400 customers, beside the nightly's run."""
 APPROVALS_EVERY = 50
@@ -541,7 +541,7 @@ def _payments(app, customers: int, years: int = 1) -> None:
 
     from backoffice.models import Invoice
     from backoffice.platform.extensions import db
-    from backoffice.services import billing
+    from backoffice.services import meter_payments
 
     with app.app_context():
         invoices = db.session.execute(
@@ -554,9 +554,9 @@ def _payments(app, customers: int, years: int = 1) -> None:
             task = progress.add_task(f"Adding {len(invoices):,} payments", total=len(invoices))
             for start in range(0, len(invoices), PAYMENTS_BATCH):
                 batch = invoices[start : start + PAYMENTS_BATCH]
-                billing.add_payments(
+                meter_payments.add_payments(
                     [
-                        billing.NewPayment(
+                        meter_payments.NewPayment(
                             meter_id, amount, issued_on + timedelta(days=10), f"TRF-{invoice_id:08d}", [invoice_id]
                         )
                         for invoice_id, meter_id, amount, issued_on in batch

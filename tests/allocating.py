@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from backoffice.models import Customer, Invoice, Payment, RunMode
 from backoffice.platform.extensions import db
 from backoffice.reconcile.engine import run
-from backoffice.services import billing, meter_lifecycle
+from backoffice.services import meter_invoices, meter_lifecycle
 from tests.factories import CustomerFactory, MeterFactory, stored
 
 D = Decimal
@@ -26,7 +26,9 @@ def meter_with_invoices(*amounts, customer=None):
     customer = customer or CustomerFactory()
     meter_lifecycle.assign_meter(meter, customer, DAY)
     found = [
-        billing.add_invoice(meter, f"INV-{meter.id}-{n:02d}", D(amount), date(2026, 11, 1 + n), date(2026, 11, 5 + n))
+        meter_invoices.add_invoice(
+            meter, f"INV-{meter.id}-{n:02d}", D(amount), date(2026, 11, 1 + n), date(2026, 11, 5 + n)
+        )
         for n, amount in enumerate(amounts, start=1)
     ]
     return meter, customer, found

@@ -36,7 +36,7 @@ from backoffice import create_app, register_migrations
 from backoffice.platform import logs
 from backoffice.platform.databases import database_url
 from backoffice.platform.extensions import db
-from backoffice.services import billing, demo, meter_lifecycle, wallet
+from backoffice.services import demo, meter_invoices, meter_lifecycle, meter_payments, wallet
 from backoffice.web.plumbing.extensions import limiter
 from tests import chromium, factories, workers
 from tests.factories import past_the_guards
@@ -336,8 +336,8 @@ def meter(app):
     Rp200.000 (TRF-9)."""
     meter = factories.MeterFactory(serial="M-1")
     meter_lifecycle.assign_meter(meter, factories.CustomerFactory(code="HOTEL"), date(2026, 10, 1))
-    billing.add_invoice(meter, "INV-1", Decimal("500000"), date(2026, 11, 2), date(2026, 11, 30))
-    billing.add_payment(meter, Decimal("200000"), date(2026, 11, 10), "TRF-9")
+    meter_invoices.add_invoice(meter, "INV-1", Decimal("500000"), date(2026, 11, 2), date(2026, 11, 30))
+    meter_payments.add_payment(meter, Decimal("200000"), date(2026, 11, 10), "TRF-9")
     return meter
 
 

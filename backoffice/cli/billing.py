@@ -31,12 +31,12 @@ WITHDRAWAL_REASON = click.option("--reason", required=True, help="Why it is with
 def billing_withdraw_invoice(number, reason, value_date) -> None:
     # Imported when the command runs: its help, and the commands that read no database, declare no model.
     from backoffice.models import Invoice
-    from backoffice.services import billing as service
+    from backoffice.services.meter_invoices import withdraw_invoice
 
     invoice = db.session.scalar(select(Invoice).where(Invoice.number == number.strip()))
     if invoice is None:
         raise CommandError(_("No invoice numbered %(number)s.", number=number))
-    _withdrawn(service.withdraw_invoice, invoice, reason, value_date, _("Invoice %(number)s", number=invoice.number))
+    _withdrawn(withdraw_invoice, invoice, reason, value_date, _("Invoice %(number)s", number=invoice.number))
 
 
 @billing.command("withdraw-payment", help="Withdraw payment ID: it stops counting; its reversing entry is posted.")
@@ -46,12 +46,12 @@ def billing_withdraw_invoice(number, reason, value_date) -> None:
 def billing_withdraw_payment(payment_id, reason, value_date) -> None:
     # Imported when the command runs: its help, and the commands that read no database, declare no model.
     from backoffice.models import Payment
-    from backoffice.services import billing as service
+    from backoffice.services.meter_payments import withdraw_payment
 
     payment = db.session.get(Payment, payment_id)
     if payment is None:
         raise CommandError(_("No payment %(id)s.", id=payment_id))
-    _withdrawn(service.withdraw_payment, payment, reason, value_date, _("Payment #%(id)s", id=payment.id))
+    _withdrawn(withdraw_payment, payment, reason, value_date, _("Payment #%(id)s", id=payment.id))
 
 
 def _withdrawn(operation, row, reason: str, value_date, what: str) -> None:

@@ -48,6 +48,7 @@ from backoffice.services import (
     by_hand,
     installation,
     joined,
+    meter_payments,
     metering,
     notices,
     transaction,
@@ -190,7 +191,7 @@ def ask_recharge(movement: Movement, *, user: User, reason: str) -> ApprovalRequ
     return _ask(movement, request, user=user, reason=reason)
 
 
-def ask_payment(payment: billing.NewPayment, holder_id: int, *, user: User, reason: str) -> ApprovalRequest:
+def ask_payment(payment: meter_payments.NewPayment, holder_id: int, *, user: User, reason: str) -> ApprovalRequest:
     """Ask for a payment recorded by hand beyond the limit (``payment``, for ``holder_id``, as ``billing.add_payment``
     would record it); approving records it, in the approver's transaction."""
     request = ApprovalRequest(
@@ -430,7 +431,7 @@ def _record_payment(request: ApprovalRequest, user: User) -> None:
     """Record the payment asked for, as asked, in the approving transaction: a second admin saw it, so it is not
     money moved by hand by either."""
     kept = request.correction
-    payment = billing.NewPayment(
+    payment = meter_payments.NewPayment(
         kept["meter"],
         Decimal(kept["amount"]),
         date.fromisoformat(kept["paid_on"]),
@@ -439,7 +440,7 @@ def _record_payment(request: ApprovalRequest, user: User) -> None:
         kept["holder"],
     )
     with joined():
-        billing.add_payments([payment], user=user)
+        meter_payments.add_payments([payment], user=user)
 
 
 def _apply(session, request: ApprovalRequest, user: User) -> None:

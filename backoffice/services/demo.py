@@ -29,7 +29,16 @@ from backoffice.models import (
 from backoffice.models.types import month_start
 from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import db
-from backoffice.services import billing, issuer, meter_lifecycle, metering, tax, transaction, wallet
+from backoffice.services import (
+    issuer,
+    meter_invoices,
+    meter_lifecycle,
+    meter_payments,
+    metering,
+    tax,
+    transaction,
+    wallet,
+)
 
 LOGINS = [
     ("admin@example.com", "admin-demo-password", Role.ADMIN),
@@ -228,14 +237,14 @@ def _postpaid(rng: random.Random, first_month: date) -> tuple[int, int]:
             number = f"INV-{customer.code}-{n + 1:02d}"
             amount = Decimal(rng.randrange(20, 90)) * 100_000
             if _missing(Invoice, number=number):
-                invoices.append(billing.NewInvoice(meter.id, number, amount, month, month + timedelta(days=14)))
+                invoices.append(meter_invoices.NewInvoice(meter.id, number, amount, month, month + timedelta(days=14)))
                 if rng.random() < 0.8:
                     paid.append(len(invoices) - 1)
             month = month_start(month + timedelta(days=31))
-    ids = billing.add_invoices(invoices) if invoices else []
+    ids = meter_invoices.add_invoices(invoices) if invoices else []
     totals = dict(db.session.execute(select(Invoice.id, Invoice.amount).where(Invoice.id.in_(ids))).all())
     payments = [
-        billing.NewPayment(
+        meter_payments.NewPayment(
             invoices[n].meter_id,
             totals[ids[n]],
             invoices[n].issued_on + timedelta(days=10),
@@ -245,7 +254,7 @@ def _postpaid(rng: random.Random, first_month: date) -> tuple[int, int]:
         for n in paid
     ]
     if payments:
-        billing.add_payments(payments)
+        meter_payments.add_payments(payments)
     return meters, len(invoices)
 
 

@@ -14,7 +14,7 @@ from PIL import Image
 
 from backoffice.models import Issuer
 from backoffice.platform.extensions import db
-from backoffice.services import billing, meter_lifecycle
+from backoffice.services import meter_invoices, meter_lifecycle
 from tests.factories import PASSWORD, CustomerFactory, MeterFactory, UserFactory
 from tests.pages import unescaped as text
 
@@ -54,7 +54,7 @@ def invoice(app):
     customer = CustomerFactory(code="ACME", name="Acme Hotel")
     meter = MeterFactory(serial="M-A")
     meter_lifecycle.assign_meter(meter, customer, date(2026, 9, 1))
-    return billing.add_invoice(meter, "INV-1", D("500000"), date(2026, 11, 2), date(2026, 11, 30))
+    return meter_invoices.add_invoice(meter, "INV-1", D("500000"), date(2026, 11, 2), date(2026, 11, 30))
 
 
 def test_an_admin_saves_the_issuer_and_every_document_names_it(client, admin, invoice):

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from backoffice.models import Invoice, Payment, PaymentAllocation
 from backoffice.platform.extensions import db
-from backoffice.services import billing
+from backoffice.services import meter_invoices, meter_payments
 from tests.pages import error_of, text
 
 D = Decimal
@@ -20,7 +20,7 @@ D = Decimal
 @pytest.fixture
 def invoices(meter) -> dict[str, int]:
     """INV-1 (Rp500.000, Rp200.000 of it paid by TRF-9) and INV-2 (Rp100.000, open), both on M-1 at HOTEL."""
-    billing.add_invoice(meter, "INV-2", D("100000"), date(2026, 11, 5), date(2026, 12, 5))
+    meter_invoices.add_invoice(meter, "INV-2", D("100000"), date(2026, 11, 5), date(2026, 12, 5))
     return {
         number: db.session.scalar(sa.select(Invoice.id).where(Invoice.number == number))
         for number in ("INV-1", "INV-2")
@@ -77,7 +77,7 @@ def test_a_payment_applied_to_an_invoice_it_cannot_pay_is_refused_and_writes_not
 ):
     auth.login("finance")
     if chosen == "paid":
-        billing.add_payment(meter, D("100000"), date(2026, 11, 11), invoice_ids=[invoices["INV-2"]])
+        meter_payments.add_payment(meter, D("100000"), date(2026, 11, 11), invoice_ids=[invoices["INV-2"]])
     target = invoices["INV-2"] if chosen == "paid" else 999_999
     payments = db.session.scalar(sa.select(sa.func.count(Payment.id)))
     response = pay(client, meter, [target])

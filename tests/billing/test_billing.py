@@ -16,7 +16,7 @@ from backoffice.models import Customer, Invoice, Meter, MeterAssignment, Payment
 from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import db
 from backoffice.reconcile.engine import run
-from backoffice.services import billing, meter_lifecycle
+from backoffice.services import billing, meter_invoices, meter_lifecycle, meter_payments
 from tests.factories import CustomerFactory, MeterFactory, corrupt, stored
 
 D = Decimal
@@ -35,7 +35,7 @@ def customer_totals(customer: Customer) -> tuple[Decimal, Decimal]:
 
 def invoice(meter, amount, number=None):
     number = number or f"INV-{meter.id}-{amount}-{db.session.scalar(sa.select(sa.func.count(Invoice.id)))}"
-    return billing.add_invoice(meter, number, D(amount), DAY, date(2026, 11, 30))
+    return meter_invoices.add_invoice(meter, number, D(amount), DAY, date(2026, 11, 30))
 
 
 def tomorrow() -> date:
@@ -72,7 +72,7 @@ def test_a_meter_owes_its_invoices_less_its_payments(app):
     assigned(CustomerFactory(), meter)
     invoice(meter, "500000")
     invoice(meter, "250000")
-    billing.add_payment(meter, D("600000"), DAY, "transfer")
+    meter_payments.add_payment(meter, D("600000"), DAY, "transfer")
     assert meter_totals(meter) == (D("150000.00"), D("0.00"))
     assert clean()
 
@@ -81,7 +81,7 @@ def test_paying_more_than_invoiced_is_an_overpayment(app):
     meter = MeterFactory()
     assigned(CustomerFactory(), meter)
     invoice(meter, "100000")
-    billing.add_payment(meter, D("130000.50"), DAY)
+    meter_payments.add_payment(meter, D("130000.50"), DAY)
     assert meter_totals(meter) == (D("0.00"), D("30000.50"))
     assert clean()
 
@@ -91,15 +91,15 @@ def test_a_customer_owes_per_meter_what_is_dated_in_their_periods_even_deactivat
     customer = assigned(CustomerFactory(), first, second)
     invoice(first, "100000")
     invoice(second, "40000")
-    billing.add_payment(second, D("50000"), DAY)
+    meter_payments.add_payment(second, D("50000"), DAY)
     assert customer_totals(customer) == (D("100000.00"), D("10000.00"))
     assignment = db.session.scalar(sa.select(MeterAssignment).where(MeterAssignment.meter_id == first.id))
     meter_lifecycle.deactivate(assignment, date(2026, 11, 15))
     assert customer_totals(customer) == (D("100000.00"), D("10000.00"))
     with pytest.raises(billing.BillingError, match="not assigned to any customer on 16 Nov 2026"):
-        billing.add_payment(first, D("1"), date(2026, 11, 16))
+        meter_payments.add_payment(first, D("1"), date(2026, 11, 16))
     meter_lifecycle.reactivate(assignment)
-    billing.add_payment(first, D("1"), date(2026, 11, 16))
+    meter_payments.add_payment(first, D("1"), date(2026, 11, 16))
     assert customer_totals(customer) == (D("99999.00"), D("10000.00"))
     assert clean()
 
@@ -112,8 +112,8 @@ def test_invoices_and_payments_stay_with_whoever_held_the_meter_on_their_dates(a
     assert customer_totals(hotel) == (D("70000.00"), D("0.00"))
     assert customer_totals(bakery) == (D("0.00"), D("0.00"))
     # The move's own day is the new holder's; the bakery then pays more than it was invoiced.
-    billing.add_invoice(meter, "INV-B", D("30000"), MOVE, date(2026, 11, 30))
-    billing.add_payment(meter, D("100000"), date(2026, 11, 21))
+    meter_invoices.add_invoice(meter, "INV-B", D("30000"), MOVE, date(2026, 11, 30))
+    meter_payments.add_payment(meter, D("100000"), date(2026, 11, 21))
     assert customer_totals(hotel) == (D("70000.00"), D("0.00"))
     assert customer_totals(bakery) == (D("0.00"), D("70000.00"))
     assert meter_totals(meter) == (D("0.00"), D("0.00"))  # the meter: 100,000 invoiced and 100,000 paid
@@ -125,9 +125,9 @@ def test_a_customer_who_holds_a_meter_again_owes_over_both_periods(app):
     hotel, bakery = assigned(CustomerFactory(), meter), CustomerFactory()
     invoice(meter, "70000")
     move(meter, bakery, date(2026, 11, 10))
-    billing.add_invoice(meter, "INV-B", D("5000"), date(2026, 11, 12), date(2026, 11, 30))
+    meter_invoices.add_invoice(meter, "INV-B", D("5000"), date(2026, 11, 12), date(2026, 11, 30))
     move(meter, hotel, MOVE)
-    billing.add_payment(meter, D("100000"), date(2026, 11, 21))
+    meter_payments.add_payment(meter, D("100000"), date(2026, 11, 21))
     assert customer_totals(hotel) == (D("0.00"), D("30000.00"))
     assert customer_totals(bakery) == (D("5000.00"), D("0.00"))
     assert clean()
@@ -139,7 +139,7 @@ def test_the_billing_tab_shows_what_is_owed_on_a_meter_held_twice_once(client, a
     hotel, bakery = assigned(CustomerFactory(code="HOTEL"), meter), CustomerFactory()
     move(meter, bakery, date(2026, 11, 10))
     move(meter, hotel, MOVE)
-    billing.add_payment(meter, D("30000"), date(2026, 11, 21))
+    meter_payments.add_payment(meter, D("30000"), date(2026, 11, 21))
     page = client.get("/customers/HOTEL?tab=billing").get_data(as_text=True)
     periods = page.split("<h2>Meters</h2>", 1)[1].split("</table>", 1)[0]
     assert periods.count("<tr class=") == 2 and periods.count("Rp30.000,00") == 1
@@ -164,7 +164,7 @@ def test_an_unconfirmed_move_says_where_the_meter_is_and_what_is_due_writing_not
 def test_a_move_or_a_deactivation_cannot_take_away_what_is_dated_in_the_period(app):
     meter = MeterFactory()
     hotel, bakery = assigned(CustomerFactory(code="HOTEL"), meter), CustomerFactory()
-    billing.add_invoice(meter, "INV-1", D("5"), date(2026, 11, 10), date(2026, 11, 30))
+    meter_invoices.add_invoice(meter, "INV-1", D("5"), date(2026, 11, 10), date(2026, 11, 30))
     before = assignments()
     with pytest.raises(billing.BillingError, match=r"1 invoice\(s\) dated on or after 5 Nov 2026 at HOTEL"):
         move(meter, bakery, date(2026, 11, 5))
@@ -180,7 +180,7 @@ def test_deleting_an_invoice_updates_the_meter_and_the_customer(app):
     customer = assigned(CustomerFactory(), meter)
     doomed = invoice(meter, "90000")
     invoice(meter, "10000")
-    billing.withdraw_invoice(doomed, "Issued twice")
+    meter_invoices.withdraw_invoice(doomed, "Issued twice")
     assert meter_totals(meter) == (D("10000.00"), D("0.00"))
     assert customer_totals(customer) == (D("10000.00"), D("0.00"))
 
@@ -239,19 +239,22 @@ def test_invoices_and_payments_added_in_a_batch_are_what_the_forms_write_one_by_
 
     meters, customers, invoices, payments = installation("ONE")
     for at, number, amount in invoices:
-        billing.add_invoice(meters[at], number, D(amount), DAY, MOVE)
+        meter_invoices.add_invoice(meters[at], number, D(amount), DAY, MOVE)
     for at, amount, reference, paid in payments:
         ids = [db.session.scalar(sa.select(Invoice.id).where(Invoice.number == number)) for number in paid]
-        billing.add_payment(meters[at], D(amount), DAY, reference, invoice_ids=ids)
+        meter_payments.add_payment(meters[at], D(amount), DAY, reference, invoice_ids=ids)
 
     batch_meters, batch_customers, batch_invoices, batch_payments = installation("ALL")
-    billing.add_invoices(
-        [billing.NewInvoice(batch_meters[at].id, number, D(amount), DAY, MOVE) for at, number, amount in batch_invoices]
+    meter_invoices.add_invoices(
+        [
+            meter_invoices.NewInvoice(batch_meters[at].id, number, D(amount), DAY, MOVE)
+            for at, number, amount in batch_invoices
+        ]
     )
     ids = {number: invoice_id for invoice_id, number in db.session.execute(sa.select(Invoice.id, Invoice.number))}
-    billing.add_payments(
+    meter_payments.add_payments(
         [
-            billing.NewPayment(batch_meters[at].id, D(amount), DAY, reference, [ids[number] for number in paid])
+            meter_payments.NewPayment(batch_meters[at].id, D(amount), DAY, reference, [ids[number] for number in paid])
             for at, amount, reference, paid in batch_payments
         ]
     )
@@ -273,28 +276,34 @@ def test_invoices_and_payments_added_in_a_batch_are_what_the_forms_write_one_by_
     [
         (
             lambda m: [
-                billing.NewInvoice(m.id, "B-1", D("5"), DAY, DAY),
-                billing.NewInvoice(m.id, "B-1", D("6"), DAY, DAY),
+                meter_invoices.NewInvoice(m.id, "B-1", D("5"), DAY, DAY),
+                meter_invoices.NewInvoice(m.id, "B-1", D("6"), DAY, DAY),
             ],
             "B-1 is already used",
         ),
         (
             lambda m: [
-                billing.NewInvoice(m.id, "B-2", D("5"), DAY, DAY),
-                billing.NewInvoice(m.id, "INV-1", D("6"), DAY, DAY),
+                meter_invoices.NewInvoice(m.id, "B-2", D("5"), DAY, DAY),
+                meter_invoices.NewInvoice(m.id, "INV-1", D("6"), DAY, DAY),
             ],
             "INV-1 is already used",
         ),
         (
             lambda m: [
-                billing.NewInvoice(m.id, "B-3", D("5"), DAY, DAY),
-                billing.NewInvoice(m.id, "B-4", D("5"), date(2026, 10, 31), DAY),
+                meter_invoices.NewInvoice(m.id, "B-3", D("5"), DAY, DAY),
+                meter_invoices.NewInvoice(m.id, "B-4", D("5"), date(2026, 10, 31), DAY),
             ],
             "not assigned to any",
         ),
-        (lambda m: [billing.NewPayment(m.id, D("5"), DAY), billing.NewPayment(m.id, D("0"), DAY)], "greater than zero"),
         (
-            lambda m: [billing.NewPayment(m.id, D("5"), DAY), billing.NewPayment(m.id, D("5"), tomorrow())],
+            lambda m: [meter_payments.NewPayment(m.id, D("5"), DAY), meter_payments.NewPayment(m.id, D("0"), DAY)],
+            "greater than zero",
+        ),
+        (
+            lambda m: [
+                meter_payments.NewPayment(m.id, D("5"), DAY),
+                meter_payments.NewPayment(m.id, D("5"), tomorrow()),
+            ],
             "cannot be dated after today",
         ),
     ],
@@ -305,7 +314,9 @@ def test_a_batch_with_one_refused_invoice_or_payment_writes_nothing(app, batch, 
     invoice(meter, "5", number="INV-1")
     before = meter_totals(meter), db.session.scalar(sa.select(sa.func.count(Invoice.id))), journal_of([meter])
     given = batch(db.session.get(Meter, meter.id))
-    add = billing.add_invoices if isinstance(given[0], billing.NewInvoice) else billing.add_payments
+    add = (
+        meter_invoices.add_invoices if isinstance(given[0], meter_invoices.NewInvoice) else meter_payments.add_payments
+    )
     with pytest.raises(billing.BillingError, match=message):
         add(given)
     db.session.rollback()
@@ -315,17 +326,17 @@ def test_a_batch_with_one_refused_invoice_or_payment_writes_nothing(app, batch, 
 @pytest.mark.parametrize(
     ("attempt", "message"),
     [
-        (lambda m, c: billing.add_invoice(m, "INV-1", D("5"), DAY, DAY), "already used"),
-        (lambda m, c: billing.add_invoice(m, "INV-2", D("0"), DAY, DAY), "greater than zero"),
-        (lambda m, c: billing.add_invoice(m, "INV-3", D("5"), DAY, date(2026, 10, 1)), "due before"),
-        (lambda m, c: billing.add_payment(m, D("-1"), DAY), "must not be negative"),
-        (lambda m, c: billing.add_payment(m, D("1.001"), DAY), "2 decimal places"),
-        (lambda m, c: billing.add_invoice(m, "INV-4", D("5"), date(2026, 10, 31), DAY), "not assigned to any"),
+        (lambda m, c: meter_invoices.add_invoice(m, "INV-1", D("5"), DAY, DAY), "already used"),
+        (lambda m, c: meter_invoices.add_invoice(m, "INV-2", D("0"), DAY, DAY), "greater than zero"),
+        (lambda m, c: meter_invoices.add_invoice(m, "INV-3", D("5"), DAY, date(2026, 10, 1)), "due before"),
+        (lambda m, c: meter_payments.add_payment(m, D("-1"), DAY), "must not be negative"),
+        (lambda m, c: meter_payments.add_payment(m, D("1.001"), DAY), "2 decimal places"),
+        (lambda m, c: meter_invoices.add_invoice(m, "INV-4", D("5"), date(2026, 10, 31), DAY), "not assigned to any"),
         (
-            lambda m, c: billing.add_payment(m, D("5"), date(2026, 10, 31)),
+            lambda m, c: meter_payments.add_payment(m, D("5"), date(2026, 10, 31)),
             "not assigned to any customer on 31 Oct 2026",
         ),
-        (lambda m, c: billing.add_payment(m, D("5"), DAY, customer_id=CustomerFactory().id), "was at C"),
+        (lambda m, c: meter_payments.add_payment(m, D("5"), DAY, customer_id=CustomerFactory().id), "was at C"),
         (lambda m, c: meter_lifecycle.assign_meter(m, c, DAY), "already assigned"),
         (lambda m, c: meter_lifecycle.assign_meter(m, CustomerFactory(), DAY), "a move must be dated after"),
         (
@@ -333,8 +344,11 @@ def test_a_batch_with_one_refused_invoice_or_payment_writes_nothing(app, batch, 
             "cannot be dated after today",
         ),
         (lambda m, c: meter_lifecycle.deactivate(billing.active_assignment(m.id), date(9999, 12, 31)), "after today"),
-        (lambda m, c: billing.add_invoice(m, "INV-5", D("5"), tomorrow(), tomorrow()), "An invoice cannot be dated"),
-        (lambda m, c: billing.add_payment(m, D("5"), tomorrow()), "A payment cannot be dated after today"),
+        (
+            lambda m, c: meter_invoices.add_invoice(m, "INV-5", D("5"), tomorrow(), tomorrow()),
+            "An invoice cannot be dated",
+        ),
+        (lambda m, c: meter_payments.add_payment(m, D("5"), tomorrow()), "A payment cannot be dated after today"),
         (lambda m, c: meter_lifecycle.add_meter(m.serial), "already exists"),
         (lambda m, c: meter_lifecycle.meter_by_serial("M-404"), "M-404 does not exist"),
     ],
@@ -464,7 +478,7 @@ def test_an_invoice_is_edited_only_on_the_page_of_whoever_held_the_meter_at_issu
     auth.login("finance")
     meter = MeterFactory(serial="M-1")
     assigned(CustomerFactory(code="BAKERY"), meter)
-    billed = billing.add_invoice(meter, "INV-1", D("5"), date(2026, 11, 5), date(2026, 11, 30))
+    billed = meter_invoices.add_invoice(meter, "INV-1", D("5"), date(2026, 11, 5), date(2026, 11, 30))
     move(meter, CustomerFactory(code="HOTEL"), MOVE)
     assert client.get(f"/customers/HOTEL/invoices/{billed.id}/edit").status_code == 404
     assert client.get(f"/customers/BAKERY/invoices/{billed.id}/edit").status_code == 200
@@ -585,9 +599,9 @@ def test_random_billing_sequences_leave_the_billing_checks_clean(app, steps):
         meter, customer, on = meters[meter_index], customers[customer_index], DAY + timedelta(days=day)
         try:
             if operation == "invoice":
-                billing.add_invoice(meter, f"R-{meter.id}-{n}", amount, on, on)
+                meter_invoices.add_invoice(meter, f"R-{meter.id}-{n}", amount, on, on)
             elif operation == "payment":
-                billing.add_payment(meter, amount, on)
+                meter_payments.add_payment(meter, amount, on)
             elif operation == "move":
                 current = billing.active_assignment(meter.id)
                 meter_lifecycle.assign_meter(meter, customer, on, confirm_move_from=current.id if current else None)
@@ -602,7 +616,7 @@ def test_random_billing_sequences_leave_the_billing_checks_clean(app, steps):
                 elif operation == "reactivate":
                     meter_lifecycle.reactivate(assignment)
                 elif (doomed := db.session.scalar(sa.select(Invoice).where(Invoice.meter_id == meter.id))) is not None:
-                    billing.withdraw_invoice(doomed, "Issued in error")
+                    meter_invoices.withdraw_invoice(doomed, "Issued in error")
         except billing.BillingError:
             db.session.rollback()
     assert clean()
@@ -642,7 +656,7 @@ def test_concurrent_payments_on_one_meter_all_count(app):
         with app.app_context():
             barrier.wait()
             try:
-                billing.add_payment(db.session.get(Meter, meter_id), D("1000"), DAY)
+                meter_payments.add_payment(db.session.get(Meter, meter_id), D("1000"), DAY)
             except Exception as error:  # reported below, with what the thread met
                 failures.append(error)
 

@@ -14,7 +14,7 @@ from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import db
 from backoffice.platform.i18n import named_date
 from backoffice.reconcile.engine import run
-from backoffice.services import billing
+from backoffice.services import meter_invoices
 from tests.factories import CustomerFactory, stored
 from tests.pages import error_of, opened, save_over, text, tomorrow
 from tests.rows import written
@@ -152,7 +152,7 @@ def test_a_withdrawn_invoice_is_not_corrected_any_more(client, auth, meter, invo
     auth.login("finance")
     url = f"/customers/HOTEL/invoices/{invoice}/edit"
     form = opened(client, url, url)
-    billing.withdraw_invoice(db.session.get(Invoice, invoice), "Issued twice")
+    meter_invoices.withdraw_invoice(db.session.get(Invoice, invoice), "Issued twice")
     before = written(*WRITTEN)
     response = client.post(url, data=form | {"amount": "1"})
     assert response.status_code == 409

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from backoffice.models import Customer
 from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import db
-from backoffice.services import billing, issuer, meter_lifecycle, metering, wallet
+from backoffice.services import issuer, meter_invoices, meter_lifecycle, meter_payments, metering, wallet
 from tests.conftest import require_service
 from tests.factories import CustomerFactory, MeterFactory
 
@@ -70,7 +70,7 @@ def billed(app):
     first = metering.record_reading(meter.id, date(2026, 10, 12), D("100"))
     second = metering.record_reading(meter.id, date(2026, 10, 20), D("40.5"))
     readings = D("765000.00") + D("309825.00")  # 102 Sm³ and 41,31 Sm³ at Rp7.500
-    invoice = billing.add_invoice(meter, "INV-11", readings + D("50000"), date(2026, 11, 1), date(2026, 11, 15))
+    invoice = meter_invoices.add_invoice(meter, "INV-11", readings + D("50000"), date(2026, 11, 1), date(2026, 11, 15))
     return {"invoice": invoice, "readings": (first, second)}
 
 
@@ -113,7 +113,7 @@ def test_an_invoice_of_a_meter_without_readings_bills_the_gas_supplied_as_one_li
     customer = CustomerFactory(code="BETA", name="Beta Bakery")
     meter = MeterFactory(serial="M-B")
     meter_lifecycle.assign_meter(meter, customer, date(2026, 9, 1))
-    invoice = billing.add_invoice(meter, "B-1", D("300000"), date(2026, 10, 1), date(2026, 10, 15))
+    invoice = meter_invoices.add_invoice(meter, "B-1", D("300000"), date(2026, 10, 1), date(2026, 10, 15))
     page = " ".join(client.get(f"/customers/BETA/invoices/{invoice.id}/print").get_data(as_text=True).split())
     assert "Gas supplied through meter M-B" in page and 'id="billed-rest"' in page
     assert 'id="invoice-total"><strong>Rp300.000,00' in page
@@ -122,7 +122,7 @@ def test_an_invoice_of_a_meter_without_readings_bills_the_gas_supplied_as_one_li
 def test_the_invoice_bills_the_readings_since_the_meter_s_previous_invoice(client, finance, billed):
     meter = billed["invoice"].meter
     metering.record_reading(meter.id, date(2026, 11, 5), D("10"))
-    later = billing.add_invoice(meter, "INV-12", D("76500"), date(2026, 11, 20), date(2026, 12, 5))
+    later = meter_invoices.add_invoice(meter, "INV-12", D("76500"), date(2026, 11, 20), date(2026, 12, 5))
     page = " ".join(client.get(f"/customers/ACME/invoices/{later.id}/print").get_data(as_text=True).split())
     assert page.count('class="billed-reading"') == 1 and "5 Nov 2026" in page and 'id="billed-rest"' not in page
     assert "2 Nov 2026 to 20 Nov 2026" in page  # the day after the previous invoice, to this one
@@ -192,11 +192,11 @@ def commercial(app):
     wallet.recharge(customer, D("9876543210.00"), value_date=date(2026, 10, 2))
     metering.set_pricing(customer.id, date(2026, 9, 1), D("7500.00"), D("1.020000"))
     metering.record_reading(meter.id, date(2026, 10, 12), D("600000"))
-    invoice = billing.add_invoice(
+    invoice = meter_invoices.add_invoice(
         meter, "FKT/2026/10/000052", D("4709125000.00"), date(2026, 10, 31), date(2026, 11, 15)
     )
-    billing.add_payment(meter, D("5000000000.00"), date(2026, 11, 2), reference="TRF-2026-11-02-000123456789")
-    billing.add_invoice(meter, "FKT/2026/11/000001", D("1234567890.00"), date(2026, 11, 3), date(2026, 11, 4))
+    meter_payments.add_payment(meter, D("5000000000.00"), date(2026, 11, 2), reference="TRF-2026-11-02-000123456789")
+    meter_invoices.add_invoice(meter, "FKT/2026/11/000001", D("1234567890.00"), date(2026, 11, 3), date(2026, 11, 4))
     return invoice
 
 

@@ -14,7 +14,7 @@ from backoffice.models import RunMode, TamperedEvidence
 from backoffice.platform.extensions import db
 from backoffice.reconcile import evidence_review
 from backoffice.reconcile.engine import run
-from backoffice.services import billing, meter_lifecycle, receivables
+from backoffice.services import meter_lifecycle, meter_payments, receivables
 from tests.allocating import CHECKS, clean, meter_with_invoices, outstanding_agrees, state, unapplied
 from tests.factories import CustomerFactory, MeterFactory, past_the_guards
 
@@ -67,7 +67,7 @@ def _aged(invoice) -> bool:
 @pytest.mark.parametrize("whose", ["the customer's", "no one's"])
 def test_reversing_a_forged_allocation_leaves_the_invoice_asking_and_on_the_aging(app, admin, whose):
     meter, customer, (first, second) = meter_with_invoices("100", "470")
-    payment = billing.add_payment(meter, D("100"), date(2026, 11, 10))
+    payment = meter_payments.add_payment(meter, D("100"), date(2026, 11, 10))
     forged = _forge(meter.id, payment.id, second.id, "470", customer_id=customer.id if whose != "no one's" else None)
     assert state(second) == [(D("0.00"), "paid")] and not _aged(second)
 
@@ -81,7 +81,7 @@ def test_reversing_a_forged_allocation_leaves_the_invoice_asking_and_on_the_agin
 
 def test_a_fix_derives_the_receivables_from_the_sealed_allocations_only(app):
     meter, _customer, (first, second) = meter_with_invoices("100", "470")
-    payment = billing.add_payment(meter, D("100"), date(2026, 11, 10))
+    payment = meter_payments.add_payment(meter, D("100"), date(2026, 11, 10))
     forged = _forge(meter.id, payment.id, second.id, "470")
     _finding(forged)
 
@@ -95,7 +95,7 @@ def test_a_fix_derives_the_receivables_from_the_sealed_allocations_only(app):
 
 def test_reversing_a_forged_reversal_of_a_genuine_allocation_restores_the_payment(app, admin):
     meter, _customer, (first,) = meter_with_invoices("560")
-    payment = billing.add_payment(meter, D("560"), date(2026, 11, 10))
+    payment = meter_payments.add_payment(meter, D("560"), date(2026, 11, 10))
     genuine = db.session.scalar(sa.text("SELECT id FROM payment_allocations WHERE payment_id = :p"), {"p": payment.id})
     forged = _forge(meter.id, payment.id, first.id, "-560", reverses=genuine)
     assert state(first) == [(D("560.00"), "open")]
@@ -112,7 +112,7 @@ def test_another_meter_s_payment_is_not_allocated_and_a_forged_one_fails_no_paym
     meter, customer, (first,) = meter_with_invoices("470")
     other = MeterFactory()
     meter_lifecycle.assign_meter(other, CustomerFactory(), date(2026, 11, 1))
-    elsewhere = billing.add_payment(other, D("470"), date(2026, 11, 10))
+    elsewhere = meter_payments.add_payment(other, D("470"), date(2026, 11, 10))
     with pytest.raises(sa.exc.DBAPIError, match="an allocation pays an invoice of its meter"):
         _forge(meter.id, elsewhere.id, first.id, "470", customer_id=customer.id)
     db.session.rollback()
@@ -125,7 +125,7 @@ def test_another_meter_s_payment_is_not_allocated_and_a_forged_one_fails_no_paym
             {"meter": meter.id, "payment": elsewhere.id, "invoice": first.id},
         )
 
-    payment = billing.add_payment(meter, D("470"), date(2026, 11, 12))  # not built on the row: no error
+    payment = meter_payments.add_payment(meter, D("470"), date(2026, 11, 12))  # not built on the row: no error
 
     assert run(RunMode.VERIFY, checks=["evidence_seals"]).mismatched >= 1  # the row itself, for review
     run(RunMode.FIX, checks=CHECKS)

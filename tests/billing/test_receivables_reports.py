@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from backoffice.models import Customer, Invoice
 from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import db
-from backoffice.services import billing, meter_lifecycle, receivables
+from backoffice.services import meter_invoices, meter_lifecycle, meter_payments, receivables
 from backoffice.web.billing.statements import three_months_before
 from tests.checkout import ROOT
 from tests.factories import CustomerFactory, MeterFactory
@@ -54,17 +54,17 @@ def book(kept) -> dict:
 def _book():
     _acme, meter = holding("ACME", "Acme Hotel", "M-A", address="Jl. Mawar 1, Bandung")
     for days in BOUNDARIES:
-        billing.add_invoice(meter, f"A-{days}", D(1000 * (days + 1)), ago(days + 10), ago(days))
-    billing.add_invoice(meter, "A-NEXT", D("500"), ago(5), ago(-10))
-    withdrawn = billing.add_invoice(meter, "A-GONE", D("777"), ago(50), ago(40))
-    billing.withdraw_invoice(withdrawn, "Issued twice")
+        meter_invoices.add_invoice(meter, f"A-{days}", D(1000 * (days + 1)), ago(days + 10), ago(days))
+    meter_invoices.add_invoice(meter, "A-NEXT", D("500"), ago(5), ago(-10))
+    withdrawn = meter_invoices.add_invoice(meter, "A-GONE", D("777"), ago(50), ago(40))
+    meter_invoices.withdraw_invoice(withdrawn, "Issued twice")
     _beta, meter = holding("BETA", "Beta Bakery", "M-B")
-    old = billing.add_invoice(meter, "B-OLD", D("300000"), ago(60), ago(45))
-    new = billing.add_invoice(meter, "B-NEW", D("200000"), ago(30), ago(15))
-    paid = billing.add_payment(meter, D("200000"), ago(5), "TRF-B", invoice_ids=[new.id])
+    old = meter_invoices.add_invoice(meter, "B-OLD", D("300000"), ago(60), ago(45))
+    new = meter_invoices.add_invoice(meter, "B-NEW", D("200000"), ago(30), ago(15))
+    paid = meter_payments.add_payment(meter, D("200000"), ago(5), "TRF-B", invoice_ids=[new.id])
     _cred, meter = holding("CRED", "Credit Cafe", "M-C")
-    billing.add_invoice(meter, "C-1", D("100000"), ago(20), ago(10))
-    billing.add_payment(meter, D("170000"), ago(3), "TRF-C")
+    meter_invoices.add_invoice(meter, "C-1", D("100000"), ago(20), ago(10))
+    meter_payments.add_payment(meter, D("170000"), ago(3), "TRF-C")
     return {"old": old.id, "new": new.id, "paid": paid.id}
 
 
@@ -190,7 +190,7 @@ def test_what_the_report_finds_open_is_what_the_customers_owe(book, client, fina
 
 def test_a_customers_code_selects_that_customer_alone_and_other_text_as_the_lists_do(book, client, finance):
     _other, meter = holding("ACME2", "Acme Two", "M-A2")
-    billing.add_invoice(meter, "X-1", D("1000"), ago(20), ago(5))
+    meter_invoices.add_invoice(meter, "X-1", D("1000"), ago(20), ago(5))
     assert 'id="customer-aging" href="/receivables/aging?customer=ACME"' in text(
         client.get("/customers/ACME?tab=billing")
     )
@@ -257,7 +257,7 @@ def test_the_report_reads_the_same_few_statements_however_many_invoices(book, cl
     before = statements()
     _more, meter = holding("MORE", "More Invoices", "M-M")
     for n in range(12):
-        billing.add_invoice(meter, f"M-{n}", D("1000"), ago(100 - n), ago(90 - n))
+        meter_invoices.add_invoice(meter, f"M-{n}", D("1000"), ago(100 - n), ago(90 - n))
     assert statements() == before
 
 
@@ -350,9 +350,9 @@ def test_another_customers_statement_is_not_found(book, client, finance):
 
 def test_the_printed_invoice_shows_what_pays_it_and_what_it_still_asks(book, client, finance):
     _customer, meter = holding("PART", "Part Payer", "M-P", address="Jl. Melati 7")
-    invoice = billing.add_invoice(meter, "P-1", D("500000"), ago(40), ago(10))
-    billing.add_payment(meter, D("120000"), ago(8), "TRF-P1")
-    billing.add_payment(meter, D("30000"), ago(2), "TRF-P2")
+    invoice = meter_invoices.add_invoice(meter, "P-1", D("500000"), ago(40), ago(10))
+    meter_payments.add_payment(meter, D("120000"), ago(8), "TRF-P1")
+    meter_payments.add_payment(meter, D("30000"), ago(2), "TRF-P2")
     edit = text(client.get(f"/customers/PART/invoices/{invoice.id}/edit"))
     assert f'id="print-invoice" href="/customers/PART/invoices/{invoice.id}/print"' in edit
     response = client.get(f"/customers/PART/invoices/{invoice.id}/print")

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 from backoffice.models import Customer, DocumentSending, SendingOutcome
 from backoffice.platform.extensions import db
-from backoffice.services import billing, issuer, meter_lifecycle
+from backoffice.services import issuer, meter_invoices, meter_lifecycle
 from tests.factories import CustomerFactory, MeterFactory
 from tests.pages import unescaped as text
 
@@ -34,7 +34,7 @@ def invoice(app):
     customer = CustomerFactory(code="ACME", name="Acme Hotel", email="finance@acme.example", language="id")
     meter = MeterFactory(serial="M-A")
     meter_lifecycle.assign_meter(meter, customer, date(2026, 9, 1))
-    return billing.add_invoice(meter, "INV-11", D("500000"), date(2026, 11, 2), date(2026, 11, 30))
+    return meter_invoices.add_invoice(meter, "INV-11", D("500000"), date(2026, 11, 2), date(2026, 11, 30))
 
 
 def logged() -> list[DocumentSending]:

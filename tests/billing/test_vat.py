@@ -15,7 +15,7 @@ from backoffice.models import Invoice, Meter, RunMode, TaxStatus
 from backoffice.platform.extensions import db
 from backoffice.posting.rules import GAS_REVENUE, RECEIVABLES, VAT_PAYABLE
 from backoffice.reconcile.engine import run
-from backoffice.services import billing, meter_lifecycle, tax
+from backoffice.services import billing, meter_invoices, meter_lifecycle, tax
 from backoffice.services.tax import TaxError
 from tests.billing.test_documents import pdf_text
 from tests.concurrency import race
@@ -65,7 +65,7 @@ CHECKS = ("invoice_tax", "movement_accounts", "invoice_outstanding", "meter_bala
 def test_an_invoice_s_net_is_charged_the_rate_in_force_and_owed_with_its_vat(app):
     assert rate("11")
     meter = held_meter()
-    invoice = billing.add_invoice(meter, "INV-1", D("1000000"), DAY, DUE)
+    invoice = meter_invoices.add_invoice(meter, "INV-1", D("1000000"), DAY, DUE)
     assert (invoice.amount, invoice.vat, invoice.vat_rate, invoice.net) == (
         D("1110000.00"),
         D("110000.00"),
@@ -80,7 +80,7 @@ def test_an_invoice_s_net_is_charged_the_rate_in_force_and_owed_with_its_vat(app
 
 def test_vat_is_rounded_once_half_up_to_the_currency_s_unit(app):
     rate("11")
-    invoice = billing.add_invoice(held_meter(), "INV-R", D("1234567.45"), DAY, DUE)
+    invoice = meter_invoices.add_invoice(held_meter(), "INV-R", D("1234567.45"), DAY, DUE)
     assert invoice.vat == D("135802.42")  # 135 802,4195 → ,42
     assert invoice.amount == D("1370369.87")
     assert clean(*CHECKS)
@@ -90,10 +90,10 @@ def test_each_invoice_takes_the_rate_of_its_own_issue_date(app):
     rate("10", date(2026, 1, 1))
     rate("11", date(2026, 11, 1))
     meter = held_meter()
-    before, after = billing.add_invoices(
+    before, after = meter_invoices.add_invoices(
         [
-            billing.NewInvoice(meter.id, "INV-OCT", D("100000"), date(2026, 10, 31), DUE),
-            billing.NewInvoice(meter.id, "INV-NOV", D("100000"), date(2026, 11, 1), DUE),
+            meter_invoices.NewInvoice(meter.id, "INV-OCT", D("100000"), date(2026, 10, 31), DUE),
+            meter_invoices.NewInvoice(meter.id, "INV-NOV", D("100000"), date(2026, 11, 1), DUE),
         ]
     )
     assert [(db.session.get(Invoice, i).vat, db.session.get(Invoice, i).vat_rate) for i in (before, after)] == [
@@ -106,26 +106,26 @@ def test_each_invoice_takes_the_rate_of_its_own_issue_date(app):
 @pytest.mark.parametrize("status", [TaxStatus.EXEMPT.value, TaxStatus.ZERO_RATED.value])
 def test_a_customer_not_taxed_is_charged_no_vat(app, status):
     rate("11")
-    invoice = billing.add_invoice(held_meter(tax_status=status), "INV-X", D("500000"), DAY, DUE)
+    invoice = meter_invoices.add_invoice(held_meter(tax_status=status), "INV-X", D("500000"), DAY, DUE)
     assert (invoice.amount, invoice.vat, invoice.vat_rate) == (D("500000.00"), None, None)
     assert lines_of(invoice.id) == {RECEIVABLES: D("500000"), GAS_REVENUE: D("-500000")}
     assert clean(*CHECKS)
 
 
 def test_before_any_rate_an_invoice_is_charged_none(app):
-    invoice = billing.add_invoice(held_meter(), "INV-0", D("500000"), DAY, DUE)
+    invoice = meter_invoices.add_invoice(held_meter(), "INV-0", D("500000"), DAY, DUE)
     assert (invoice.amount, invoice.vat, invoice.vat_rate) == (D("500000.00"), None, None)
     assert clean(*CHECKS)
 
 
 def test_a_corrected_net_keeps_the_invoice_s_rate_and_posts_what_its_vat_changes(app):
     rate("11")
-    invoice = billing.add_invoice(held_meter(), "INV-C", D("1000000"), DAY, DUE)
+    invoice = meter_invoices.add_invoice(held_meter(), "INV-C", D("1000000"), DAY, DUE)
     rate("12", date(2026, 11, 3))
-    changed = billing.change_invoice(invoice, "INV-C", D("2000000"), DUE)
+    changed = meter_invoices.change_invoice(invoice, "INV-C", D("2000000"), DUE)
     assert (changed.amount, changed.vat, changed.vat_rate) == (D("2220000.00"), D("220000.00"), D("11.00"))
     assert lines_of(invoice.id) == {RECEIVABLES: D("2220000"), GAS_REVENUE: D("-2000000"), VAT_PAYABLE: D("-220000")}
-    lowered = billing.change_invoice(changed, "INV-C", D("500000"), DUE)
+    lowered = meter_invoices.change_invoice(changed, "INV-C", D("500000"), DUE)
     assert (lowered.amount, lowered.vat) == (D("555000.00"), D("55000.00"))
     assert lines_of(invoice.id) == {RECEIVABLES: D("555000"), GAS_REVENUE: D("-500000"), VAT_PAYABLE: D("-55000")}
     assert clean(*CHECKS)
@@ -133,16 +133,16 @@ def test_a_corrected_net_keeps_the_invoice_s_rate_and_posts_what_its_vat_changes
 
 def test_a_withdrawn_invoice_takes_its_vat_back(app):
     rate("11")
-    invoice = billing.add_invoice(held_meter(), "INV-W", D("1000000"), DAY, DUE)
-    billing.withdraw_invoice(invoice, "issued twice")
+    invoice = meter_invoices.add_invoice(held_meter(), "INV-W", D("1000000"), DAY, DUE)
+    meter_invoices.withdraw_invoice(invoice, "issued twice")
     assert lines_of(invoice.id) == {RECEIVABLES: D("0"), GAS_REVENUE: D("0"), VAT_PAYABLE: D("0")}
     assert clean(*CHECKS)
 
 
 def test_an_invoice_made_before_vat_was_kept_keeps_its_amount_when_corrected(app):
-    invoice = billing.add_invoice(held_meter(), "INV-OLD", D("1000000"), DAY, DUE)
+    invoice = meter_invoices.add_invoice(held_meter(), "INV-OLD", D("1000000"), DAY, DUE)
     rate("11", date(2026, 11, 3))
-    changed = billing.change_invoice(db.session.get(Invoice, invoice.id), "INV-OLD", D("1500000"), DUE)
+    changed = meter_invoices.change_invoice(db.session.get(Invoice, invoice.id), "INV-OLD", D("1500000"), DUE)
     assert (changed.amount, changed.vat, changed.vat_rate, changed.net) == (D("1500000.00"), None, None, D("1500000"))
     assert clean("invoice_tax", "movement_accounts")
 
@@ -151,14 +151,14 @@ def test_a_total_beyond_what_an_amount_may_be_is_refused_and_nothing_is_written(
     rate("11")
     meter = held_meter()
     with pytest.raises(billing.BillingError, match="VAT"):
-        billing.add_invoice(meter, "INV-BIG", D("9999999999999"), DAY, DUE)
+        meter_invoices.add_invoice(meter, "INV-BIG", D("9999999999999"), DAY, DUE)
     db.session.rollback()
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Invoice)) == 0
 
 
 def test_a_rate_that_would_change_an_invoice_issued_is_refused(app):
     rate("11")
-    billing.add_invoice(held_meter(), "INV-K", D("100000"), DAY, DUE)
+    meter_invoices.add_invoice(held_meter(), "INV-K", D("100000"), DAY, DUE)
     with pytest.raises(TaxError, match="INV-K") as refused:
         rate("12", DAY)
     assert refused.value.field == "vat_rate_from"
@@ -176,7 +176,7 @@ def test_a_rate_out_of_range_is_refused(app, given):
 
 def test_the_check_finds_a_forged_vat_rate_or_posting(app):
     rate("11")
-    invoice = billing.add_invoice(held_meter(), "INV-F", D("1000000"), DAY, DUE)
+    invoice = meter_invoices.add_invoice(held_meter(), "INV-F", D("1000000"), DAY, DUE)
     db.session.execute(
         sa.text("UPDATE invoices SET vat = 0, vat_rate = 7, amount = 1000000 WHERE id = :id"), {"id": invoice.id}
     )
@@ -230,7 +230,7 @@ def test_a_rate_saved_meanwhile_makes_the_page_stale(client, admin):
 
 def test_a_rate_that_would_change_an_issued_invoice_is_refused_on_the_page(client, admin):
     rate("11")
-    billing.add_invoice(held_meter(), "INV-P", D("100000"), DAY, DUE)
+    meter_invoices.add_invoice(held_meter(), "INV-P", D("100000"), DAY, DUE)
     response = client.post(
         "/admin/issuer", data=ISSUER | {"vat_rate": "12", "vat_rate_from": "2026-11-01", "vat_rates_seen": seen(client)}
     )
@@ -270,10 +270,12 @@ def test_the_tax_register_lists_the_month_s_invoices_and_downloads_them(client, 
     rate("11")
     taxed = held_meter(code="CAFE", name="Café", tax_number="01.234.567.8-901.000")
     exempt = held_meter(code="SCHOOL", name="School", tax_status=TaxStatus.EXEMPT.value)
-    first = billing.add_invoice(taxed, "INV-A", D("1000000"), DAY, DUE)
-    billing.add_invoice(exempt, "INV-B", D("500000"), date(2026, 11, 3), DUE)
-    billing.withdraw_invoice(billing.add_invoice(taxed, "INV-C", D("200000"), date(2026, 11, 4), DUE), "twice")
-    billing.add_invoice(taxed, "INV-OCT", D("300000"), date(2026, 10, 30), DUE)
+    first = meter_invoices.add_invoice(taxed, "INV-A", D("1000000"), DAY, DUE)
+    meter_invoices.add_invoice(exempt, "INV-B", D("500000"), date(2026, 11, 3), DUE)
+    meter_invoices.withdraw_invoice(
+        meter_invoices.add_invoice(taxed, "INV-C", D("200000"), date(2026, 11, 4), DUE), "twice"
+    )
+    meter_invoices.add_invoice(taxed, "INV-OCT", D("300000"), date(2026, 10, 30), DUE)
     assert "/books/tax-register" in client.get("/books/accounts").text
 
     page = client.get("/books/tax-register?month=2026-11")
@@ -299,7 +301,7 @@ def test_the_tax_register_lists_the_month_s_invoices_and_downloads_them(client, 
 
 def test_the_postpaid_statement_says_each_invoice_s_net_and_vat(client, finance):
     rate("11")
-    billing.add_invoice(held_meter(code="CAFE", name="Café"), "INV-S", D("1000000"), DAY, DUE)
+    meter_invoices.add_invoice(held_meter(code="CAFE", name="Café"), "INV-S", D("1000000"), DAY, DUE)
     page = shown(client.get("/customers/CAFE/billing-statement?month=2026-11"))
     assert "Invoice INV-S" in page and "Net Rp1.000.000,00, VAT 11 % Rp110.000,00" in page
 
@@ -309,7 +311,7 @@ def test_a_rate_saved_while_an_invoice_is_written_waits_for_it_and_is_refused(ap
     meter_id = held_meter().id
 
     def invoice() -> None:
-        billing.add_invoice(db.session.get(Meter, meter_id), "INV-RACE", D("100000"), DAY, DUE)
+        meter_invoices.add_invoice(db.session.get(Meter, meter_id), "INV-RACE", D("100000"), DAY, DUE)
 
     def new_rate() -> None:
         rate("12", DAY)

@@ -20,7 +20,7 @@ from backoffice.platform.extensions import db
 from backoffice.posting.journal import Line
 from backoffice.posting.rules import CASH, CUSTOMER_DEPOSITS, GAS_REVENUE, RECEIVABLES
 from backoffice.reconcile.engine import discrepancies, run
-from backoffice.services import billing, books, installation, meter_lifecycle, wallet
+from backoffice.services import books, installation, meter_invoices, meter_lifecycle, meter_payments, wallet
 from tests.concurrency import PATIENCE, race
 from tests.factories import CustomerFactory, MeterFactory, corrupt_bucket
 from tests.rows import account_id, balances
@@ -76,7 +76,7 @@ def test_a_posting_moves_the_bucket_of_its_customer(app):
     assert buckets_of(CASH) == expected
     meter = MeterFactory()
     meter_lifecycle.assign_meter(meter, customer, DAY)
-    billing.add_invoice(meter, "INV-1", D("30"), DAY, DAY)
+    meter_invoices.add_invoice(meter, "INV-1", D("30"), DAY, DAY)
     assert buckets_of(RECEIVABLES) == {customer.id % BUCKETS: D("30.00")}  # the holder's
     with db.engine.begin() as connection:
         lines = [Line(CASH, debit=D("7")), Line("3000", credit=D("7"))]
@@ -95,8 +95,8 @@ def test_balances_stay_exact_over_many_customers_and_sheet_health_and_metrics_fo
             wallet.charge(customer.id, D("250.50"))
     meter = MeterFactory()
     meter_lifecycle.assign_meter(meter, customers[0], DAY)
-    billing.add_invoice(meter, "INV-1", D("400"), DAY, DAY)
-    billing.add_payment(meter, D("150.25"), DAY)
+    meter_invoices.add_invoice(meter, "INV-1", D("400"), DAY, DAY)
+    meter_payments.add_payment(meter, D("150.25"), DAY)
     manual_entry("1000000")
 
     moved = posted()
@@ -186,7 +186,7 @@ def test_an_invoice_and_another_customers_charge_do_not_wait_for_each_other(app)
     wallet.recharge(other_id, D("1000"))
     race(
         app,
-        lambda: billing.add_invoice(db.session.get(Meter, meter_id), "INV-1", D("300"), DAY, DAY),
+        lambda: meter_invoices.add_invoice(db.session.get(Meter, meter_id), "INV-1", D("300"), DAY, DAY),
         lambda: wallet.charge(other_id, D("200")),
         hold_after="commit",
         independent=True,

@@ -16,7 +16,7 @@ from backoffice.platform.extensions import db
 from backoffice.posting.journal import Line
 from backoffice.posting.rules import CASH, CUSTOMER_DEPOSITS, GAS_REVENUE, RECEIVABLES
 from backoffice.reconcile.engine import discrepancies, run
-from backoffice.services import billing, books, installation, meter_lifecycle, metering, wallet
+from backoffice.services import books, installation, meter_invoices, meter_lifecycle, meter_payments, metering, wallet
 from tests.factories import CustomerFactory, MeterFactory, corrupt, corrupt_bucket, past_the_guards
 from tests.rows import balances, count
 
@@ -195,9 +195,9 @@ def test_every_money_event_posts_in_its_own_transaction(app):
     ]
     meter = MeterFactory()
     meter_lifecycle.assign_meter(meter, customer, DAY)
-    invoice = billing.add_invoice(meter, "INV-1", D("300000"), DAY, DAY)
-    billing.add_payment(meter, D("100000"), DAY)
-    billing.withdraw_invoice(invoice, "Issued in error")
+    invoice = meter_invoices.add_invoice(meter, "INV-1", D("300000"), DAY, DAY)
+    meter_payments.add_payment(meter, D("100000"), DAY)
+    meter_invoices.withdraw_invoice(invoice, "Issued in error")
     assert entries_of("invoice") == [
         [(RECEIVABLES, D("300000.00"), D("0.00")), (GAS_REVENUE, D("0.00"), D("300000.00"))],
         [(GAS_REVENUE, D("300000.00"), D("0.00")), (RECEIVABLES, D("0.00"), D("300000.00"))],
@@ -305,14 +305,14 @@ def test_random_money_events_keep_the_books_balanced_and_every_check_clean(app, 
             elif operation == "price":
                 metering.set_pricing(customer.id, on, amount, D("1.000000"))
             elif operation == "invoice":
-                billing.add_invoice(meter, f"H-{customer.id}-{n}", amount, on, on)
+                meter_invoices.add_invoice(meter, f"H-{customer.id}-{n}", amount, on, on)
             elif operation == "payment":
-                billing.add_payment(meter, amount, on)
+                meter_payments.add_payment(meter, amount, on)
             elif (
                 operation == "withdraw"
                 and (doomed := db.session.scalar(sa.select(Invoice).where(Invoice.withdrawn_at.is_(None)))) is not None
             ):
-                billing.withdraw_invoice(doomed, "Issued in error")
+                meter_invoices.withdraw_invoice(doomed, "Issued in error")
         except wallet.WalletError:
             pass
     assert books.balance_sheet().balanced
@@ -333,10 +333,10 @@ def test_changing_an_invoice_or_payment_amount_posts_the_difference(app):
     customer = CustomerFactory()
     meter = MeterFactory()
     meter_lifecycle.assign_meter(meter, customer, DAY)
-    invoice = billing.add_invoice(meter, "INV-9", D("300000"), DAY, DAY)
-    payment = billing.add_payment(meter, D("100000"), DAY)
-    billing.change_invoice(invoice, invoice.number, D("250000"), invoice.due_on)
-    billing.change_payment(payment, D("120000"), payment.reference)
+    invoice = meter_invoices.add_invoice(meter, "INV-9", D("300000"), DAY, DAY)
+    payment = meter_payments.add_payment(meter, D("100000"), DAY)
+    meter_invoices.change_invoice(invoice, invoice.number, D("250000"), invoice.due_on)
+    meter_payments.change_payment(payment, D("120000"), payment.reference)
     assert entries_of("invoice")[-1] == [
         (GAS_REVENUE, D("50000.00"), D("0.00")),
         (RECEIVABLES, D("0.00"), D("50000.00")),

@@ -24,7 +24,7 @@ from backoffice.posting.post import post
 from backoffice.posting.rules import CASH, CUSTOMER_DEPOSITS, GAS_REVENUE, RECEIVABLES, Kind
 from backoffice.reconcile import evidence_review
 from backoffice.reconcile.engine import discrepancies, run
-from backoffice.services import approvals, billing, books, installation, meter_lifecycle, wallet
+from backoffice.services import approvals, books, installation, meter_invoices, meter_lifecycle, meter_payments, wallet
 from tests.factories import CustomerFactory, MeterFactory, UserFactory, past_the_guards, unit_of_work
 
 D = Decimal
@@ -85,7 +85,7 @@ def test_an_entry_recording_a_money_event_still_moves_a_control_account(app):
     wallet.recharge(customer.id, D("100"), value_date=DAY)
     meter = MeterFactory()
     meter_lifecycle.assign_meter(meter, customer, DAY)
-    billing.add_invoice(meter, "INV-1", D("30"), DAY, DAY)
+    meter_invoices.add_invoice(meter, "INV-1", D("30"), DAY, DAY)
     balances = books_now()[2]
     assert (balances[CUSTOMER_DEPOSITS], balances[RECEIVABLES]) == (D("100.00"), D("30.00"))
 
@@ -196,14 +196,14 @@ def billed() -> None:
     first, second = MeterFactory(), MeterFactory()
     meter_lifecycle.assign_meter(first, customer, DAY)
     meter_lifecycle.assign_meter(second, customer, DAY)
-    billing.add_invoice(first, "INV-1", D("300000"), DAY, DAY)
-    withdrawn = billing.add_invoice(first, "INV-2", D("50000"), DAY, DAY)
-    billing.add_invoice(second, "INV-3", D("120000.50"), DAY, DAY)
-    billing.add_payment(first, D("100000"), DAY)
-    billing.add_payment(second, D("150000"), DAY)  # overpaid
-    mistaken = billing.add_payment(first, D("7000"), DAY)
-    billing.withdraw_invoice(withdrawn, "Issued in error")
-    billing.withdraw_payment(mistaken, "Bounced")
+    meter_invoices.add_invoice(first, "INV-1", D("300000"), DAY, DAY)
+    withdrawn = meter_invoices.add_invoice(first, "INV-2", D("50000"), DAY, DAY)
+    meter_invoices.add_invoice(second, "INV-3", D("120000.50"), DAY, DAY)
+    meter_payments.add_payment(first, D("100000"), DAY)
+    meter_payments.add_payment(second, D("150000"), DAY)  # overpaid
+    mistaken = meter_payments.add_payment(first, D("7000"), DAY)
+    meter_invoices.withdraw_invoice(withdrawn, "Issued in error")
+    meter_payments.withdraw_payment(mistaken, "Bounced")
 
 
 def test_receivables_agree_with_the_invoices_less_the_payments_of_a_clean_business(app):

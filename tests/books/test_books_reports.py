@@ -18,7 +18,16 @@ from backoffice.platform.extensions import db
 from backoffice.posting.movement import Movement
 from backoffice.posting.post import post
 from backoffice.posting.rules import Kind
-from backoffice.services import billing, books, installation, journal_export, meter_lifecycle, metering, wallet
+from backoffice.services import (
+    books,
+    installation,
+    journal_export,
+    meter_invoices,
+    meter_lifecycle,
+    meter_payments,
+    metering,
+    wallet,
+)
 from backoffice.web.books import journal as books_web
 from tests.conftest import require_service
 from tests.factories import CustomerFactory, MeterFactory, unit_of_work
@@ -43,10 +52,10 @@ def ledger(app):
     charge = wallet.charge(customer, D("30000"), value_date=date(2026, 9, 15), description="Connection fee; urgent")
     wallet.reverse(charge, description="Entered by mistake", value_date=date(2026, 9, 16))
     wallet.adjust(customer, D("-2500"), reason="data_entry_error", value_date=date(2026, 10, 1))
-    invoice = billing.add_invoice(meter, "INV-1", D("500000"), date(2026, 9, 30), date(2026, 10, 30))
-    payment = billing.add_payment(meter, D("200000"), date(2026, 10, 5), "TRF 1")
-    billing.add_payment(meter, D("50000"), date(2026, 10, 6), "TRF 2")
-    billing.withdraw_payment(payment, "Bounced", value_date=date(2026, 10, 7))
+    invoice = meter_invoices.add_invoice(meter, "INV-1", D("500000"), date(2026, 9, 30), date(2026, 10, 30))
+    payment = meter_payments.add_payment(meter, D("200000"), date(2026, 10, 5), "TRF 1")
+    meter_payments.add_payment(meter, D("50000"), date(2026, 10, 6), "TRF 2")
+    meter_payments.withdraw_payment(payment, "Bounced", value_date=date(2026, 10, 7))
     with unit_of_work() as connection:
         capital = [books.Line("1000", debit=D("10000000")), books.Line("3000", credit=D("10000000"))]
         post(

@@ -38,7 +38,7 @@ from backoffice.platform.i18n import named_date, named_month
 from backoffice.posting.closed_months import PeriodClosed, refuse_if_closed
 from backoffice.reconcile import evidence_review
 from backoffice.reconcile.engine import run
-from backoffice.services import billing, books, installation, metering, periods, wallet
+from backoffice.services import books, installation, meter_invoices, meter_payments, metering, periods, wallet
 from backoffice.services.periods import PeriodError
 from tests.concurrency import PAUSE, race
 from tests.factories import UserFactory, corrupt, metered_customer
@@ -233,18 +233,20 @@ def test_a_month_with_a_draft_entry_dated_in_it_is_not_closed(controller, m):
 def test_an_invoice_and_a_payment_dated_in_a_closed_month_are_refused(site, controller, m):
     _customer_id, meter_id = site
     meter = db.session.get(Meter, meter_id)
-    issued = billing.add_invoice(meter, "INV-1", D("150000"), m.in_last, m.in_last + timedelta(days=30))
+    issued = meter_invoices.add_invoice(meter, "INV-1", D("150000"), m.in_last, m.in_last + timedelta(days=30))
     periods.close(m.last, controller)
     meter = db.session.get(Meter, meter_id)
     with pytest.raises(PeriodClosed, match=re.escape(m.refused)):
-        billing.add_invoice(meter, "INV-2", D("150000"), m.in_last, m.current_first)
+        meter_invoices.add_invoice(meter, "INV-2", D("150000"), m.in_last, m.current_first)
     with pytest.raises(PeriodClosed, match=re.escape(m.refused)):
-        billing.add_payment(meter, D("150000"), m.last_day)
+        meter_payments.add_payment(meter, D("150000"), m.last_day)
     with pytest.raises(PeriodClosed, match=re.escape(m.refused)):
-        billing.change_invoice(db.session.get(Invoice, issued.id), "INV-1", D("99000"), m.in_last + timedelta(days=30))
+        meter_invoices.change_invoice(
+            db.session.get(Invoice, issued.id), "INV-1", D("99000"), m.in_last + timedelta(days=30)
+        )
     assert (count(Invoice), count(Payment)) == (1, 0)
     assert db.session.get(Invoice, issued.id).amount == D("150000.00")
-    billing.add_payment(db.session.get(Meter, meter_id), D("150000"), m.current_first)
+    meter_payments.add_payment(db.session.get(Meter, meter_id), D("150000"), m.current_first)
     assert count(Payment) == 1
 
 
@@ -287,8 +289,10 @@ def test_the_database_refuses_rows_dated_in_a_closed_month_whoever_writes_them(s
     }[table]
     write = {
         "meter_readings": lambda on: metering.record_reading(meter_id, on, D("10")),
-        "invoices": lambda on: billing.add_invoice(meter, f"INV-{on}", D("1000"), on, on + timedelta(days=30)).id,
-        "payments": lambda on: billing.add_payment(meter, D("1000"), on).id,
+        "invoices": lambda on: (
+            meter_invoices.add_invoice(meter, f"INV-{on}", D("1000"), on, on + timedelta(days=30)).id
+        ),
+        "payments": lambda on: meter_payments.add_payment(meter, D("1000"), on).id,
     }[table]
     closed_id, open_id = write(m.in_last), write(m.current_first)
     periods.close(m.last, controller)
@@ -583,11 +587,13 @@ def test_a_wallet_movement_in_a_closed_month_is_refused_and_today_is_always_open
 
 def test_an_invoice_of_a_closed_month_is_withdrawn_in_the_open_period(site, controller, m):
     _customer_id, meter_id = site
-    issued = billing.add_invoice(db.session.get(Meter, meter_id), "INV-1", D("150000"), m.in_last, m.current_first)
+    issued = meter_invoices.add_invoice(
+        db.session.get(Meter, meter_id), "INV-1", D("150000"), m.in_last, m.current_first
+    )
     periods.close(m.last, controller)
     with pytest.raises(PeriodClosed, match=re.escape(m.refused)):
-        billing.withdraw_invoice(issued, "Wrong customer", value_date=m.last_day)
-    billing.withdraw_invoice(issued, "Wrong customer")
+        meter_invoices.withdraw_invoice(issued, "Wrong customer", value_date=m.last_day)
+    meter_invoices.withdraw_invoice(issued, "Wrong customer")
     db.session.rollback()
     withdrawn = db.session.get(Invoice, issued.id)
     assert (

@@ -14,7 +14,7 @@ from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import db
 from backoffice.platform.i18n import named_date
 from backoffice.reconcile.engine import run
-from backoffice.services import billing, meter_lifecycle
+from backoffice.services import billing, meter_invoices, meter_lifecycle, meter_payments
 from tests.factories import CustomerFactory, MeterFactory, stored
 from tests.rows import entries
 
@@ -100,8 +100,10 @@ REFUSALS = [
     ("args", "status", "message"), REFUSALS, ids=lambda v: " ".join(v)[:60] if type(v) is list else None
 )
 def test_what_makes_no_sense_is_refused_in_one_line_and_writes_nothing(runner, meter, args, status, message):
-    billing.withdraw_invoice(billing.add_invoice(meter, "INV-0", D("1"), date(2026, 11, 2), date(2026, 11, 3)), "Test")
-    withdrawn = billing.withdraw_payment(billing.add_payment(meter, D("1"), date(2026, 11, 3)), "Test")
+    meter_invoices.withdraw_invoice(
+        meter_invoices.add_invoice(meter, "INV-0", D("1"), date(2026, 11, 2), date(2026, 11, 3)), "Test"
+    )
+    withdrawn = meter_payments.withdraw_payment(meter_payments.add_payment(meter, D("1"), date(2026, 11, 3)), "Test")
     values = {
         "payment": db.session.scalar(sa.select(Payment.id).where(Payment.reference == "TRF-9")),
         "withdrawn": withdrawn.id,
@@ -149,8 +151,10 @@ def forged(table, **values) -> int:
 
 def test_unapplied_lists_credit_waiting_beside_open_invoices_of_the_same_customer(runner, meter):
     payment = db.session.scalar(sa.select(Payment).where(Payment.reference == "TRF-9"))
-    billing.add_invoice(meter, "INV-2", D("100000"), date(2026, 11, 15), date(2026, 11, 30))
-    withdrawn = billing.withdraw_payment(billing.add_payment(meter, D("5000"), date(2026, 11, 12), "TRF-10"), "Bounced")
+    meter_invoices.add_invoice(meter, "INV-2", D("100000"), date(2026, 11, 15), date(2026, 11, 30))
+    withdrawn = meter_payments.withdraw_payment(
+        meter_payments.add_payment(meter, D("5000"), date(2026, 11, 12), "TRF-10"), "Bounced"
+    )
     # The stored figures out of step with the allocations: TRF-9 as if it paid nothing, the withdrawn TRF-10 (which
     # counts nowhere) as if it were credit.
     db.session.execute(sa.update(Payment.__table__).where(Payment.id == payment.id).values(unapplied=D("200000")))
@@ -172,7 +176,7 @@ def test_unapplied_lists_credit_waiting_beside_open_invoices_of_the_same_custome
     )
 
     # Any billing write on the meter applies the credit: the payment saved again, unchanged.
-    billing.change_payment(db.session.get(Payment, payment.id), D("200000"), "TRF-9")
+    meter_payments.change_payment(db.session.get(Payment, payment.id), D("200000"), "TRF-9")
     result = runner.invoke(args=["billing", "unapplied"])
     assert (result.exit_code, result.output) == (
         0,
@@ -186,10 +190,10 @@ def test_credit_unmet_by_an_open_invoice_is_listed_and_applied_by_saving_the_pay
     moved = MeterFactory(serial="M-2")
     farm = CustomerFactory(code="FARM")
     meter_lifecycle.assign_meter(moved, farm, date(2026, 10, 1))
-    credit = billing.add_payment(moved, D("40000"), date(2026, 10, 5), "FARM-1")
+    credit = meter_payments.add_payment(moved, D("40000"), date(2026, 10, 5), "FARM-1")
     current = billing.active_assignment(moved.id)
     meter_lifecycle.assign_meter(moved, CustomerFactory(code="SHOP"), date(2026, 10, 10), confirm_move_from=current.id)
-    invoice = billing.add_invoice(moved, "SHOP-1", D("90000"), date(2026, 10, 15), date(2026, 10, 30))
+    invoice = meter_invoices.add_invoice(moved, "SHOP-1", D("90000"), date(2026, 10, 15), date(2026, 10, 30))
     # The credit is the first customer's, the open invoice the second's: nothing to apply.
     assert stored("payments", "unapplied", credit.id) == D("40000")
     assert runner.invoke(args=["billing", "unapplied"]).exit_code == 0
@@ -205,7 +209,7 @@ def test_credit_unmet_by_an_open_invoice_is_listed_and_applied_by_saving_the_pay
     assert table_rows(result.output) == [
         [str(credit.id), "2026-10-05", "M-2", "FARM", "Rp40.000,00", "SHOP-1 Rp90.000,00"]
     ]
-    billing.change_payment(db.session.get(Payment, credit.id), D("40000"), "FARM-1")
+    meter_payments.change_payment(db.session.get(Payment, credit.id), D("40000"), "FARM-1")
     assert runner.invoke(args=["billing", "unapplied"]).exit_code == 0
     assert (stored("payments", "unapplied", credit.id), stored("invoices", "outstanding", invoice.id)) == (
         0,
@@ -214,7 +218,7 @@ def test_credit_unmet_by_an_open_invoice_is_listed_and_applied_by_saving_the_pay
 
 
 def test_unapplied_finds_nothing_where_every_payment_pays_what_its_customer_owes(runner, meter):
-    billing.add_payment(meter, D("400000"), date(2026, 11, 12), "TRF-10")
+    meter_payments.add_payment(meter, D("400000"), date(2026, 11, 12), "TRF-10")
     assert stored("payments", "unapplied", db.session.scalar(sa.select(sa.func.max(Payment.id)))) == D("100000")
 
     result = runner.invoke(args=["billing", "unapplied"])
@@ -257,7 +261,7 @@ def test_orphans_lists_what_is_dated_when_nobody_held_the_meter_marking_withdraw
     )
     # An orphan cannot be withdrawn: its reversal has nobody to post to.
     with pytest.raises(billing.BillingError, match="was not assigned to any customer on 20 Sept 2026"):
-        billing.withdraw_invoice(db.session.get(Invoice, invoice), "Not ours")
+        meter_invoices.withdraw_invoice(db.session.get(Invoice, invoice), "Not ours")
 
     # Withdrawn ones alone count nowhere: listed, and nothing to do.
     db.session.execute(

@@ -186,7 +186,7 @@ def test_verify_names_each_entity_by_its_code_and_name(runner):
 
 
 def test_a_postpaid_totals_run_counts_customers_owing_overpaid_clear_and_changed(runner):
-    from backoffice.services import billing, meter_lifecycle
+    from backoffice.services import meter_invoices, meter_lifecycle, meter_payments
     from tests.factories import MeterFactory
 
     CustomerFactory(code="PREPAID")  # never held a meter: nothing postpaid to count, not "clear"
@@ -196,8 +196,8 @@ def test_a_postpaid_totals_run_counts_customers_owing_overpaid_clear_and_changed
     for customer, invoiced, paid in ((owing, "100", "40"), (overpaid, "100", "150"), (clear, "100", "100")):
         meter = MeterFactory()
         meter_lifecycle.assign_meter(meter, customer, day)
-        billing.add_invoice(meter, f"INV-{customer.code}", Decimal(invoiced), day, day)
-        billing.add_payment(meter, Decimal(paid), day, "")
+        meter_invoices.add_invoice(meter, f"INV-{customer.code}", Decimal(invoiced), day, day)
+        meter_payments.add_payment(meter, Decimal(paid), day, "")
     corrupt("customers", "amount_due", owing.id, "1.00")
 
     verified = runner.invoke(args=["reconcile", "verify", "--check", "customer_meter_totals"])

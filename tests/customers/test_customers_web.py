@@ -20,7 +20,7 @@ from backoffice.models import (
 )
 from backoffice.platform.extensions import db
 from backoffice.reconcile.engine import run
-from backoffice.services import billing, meter_lifecycle, metering, wallet
+from backoffice.services import meter_invoices, meter_lifecycle, metering, wallet
 from tests.factories import AccountManagerFactory, CustomerFactory, MeterFactory
 from tests.rows import count, customer
 
@@ -236,7 +236,7 @@ def test_a_customer_with_something_open_is_not_closed_and_the_page_says_what(cli
         meter = MeterFactory(serial="M-1")
         assignment = meter_lifecycle.assign_meter(meter, hotel, date(2026, 10, 1))
         if arrange == "due":
-            billing.add_invoice(meter, "INV-1", D("5000"), date(2026, 10, 5), date(2026, 10, 30))
+            meter_invoices.add_invoice(meter, "INV-1", D("5000"), date(2026, 10, 5), date(2026, 10, 30))
             meter_lifecycle.deactivate(db.session.get(MeterAssignment, assignment.id), date(2026, 10, 10))
     page = client.get("/customers/HOTEL/close").get_data(as_text=True)
     assert message in page and "Close HOTEL</button>" not in page

@@ -22,7 +22,7 @@ from backoffice.models.history import record
 from backoffice.platform.extensions import db
 from backoffice.reconcile import evidence_review
 from backoffice.reconcile.engine import run
-from backoffice.services import billing, meter_lifecycle, metering
+from backoffice.services import meter_invoices, meter_lifecycle, meter_payments, metering
 from tests.factories import (
     UserFactory,
     corrupt,
@@ -144,8 +144,8 @@ def test_a_price_edited_by_sql_is_quarantined_until_accepted_then_the_fix_repric
 def test_an_invoice_amount_edited_by_sql_quarantines_the_meter_and_customer_unfixed(site):
     customer_id, meter_id, _reading = site
     meter = meter_lifecycle.meter_by_serial("M-1")
-    invoice = billing.add_invoice(meter, "INV-1", D("500000"), READING_DAY, date(2026, 12, 20)).id
-    billing.add_payment(meter, D("200000"), READING_DAY, "BANK-1")
+    invoice = meter_invoices.add_invoice(meter, "INV-1", D("500000"), READING_DAY, date(2026, 12, 20)).id
+    meter_payments.add_payment(meter, D("200000"), READING_DAY, "BANK-1")
     due = stored("customers", "amount_due", customer_id)
     assert due == D("300000.00")
     corrupt("invoices", "amount", invoice, "100000")
@@ -161,8 +161,8 @@ def test_an_invoice_amount_edited_by_sql_quarantines_the_meter_and_customer_unfi
 def test_a_payment_amount_edited_by_sql_leaves_the_figures_unfixed(site):
     customer_id, meter_id, _reading = site
     meter = meter_lifecycle.meter_by_serial("M-1")
-    billing.add_invoice(meter, "INV-1", D("500000"), READING_DAY, date(2026, 12, 20))
-    payment = billing.add_payment(meter, D("200000"), READING_DAY, "BANK-1").id
+    meter_invoices.add_invoice(meter, "INV-1", D("500000"), READING_DAY, date(2026, 12, 20))
+    payment = meter_payments.add_payment(meter, D("200000"), READING_DAY, "BANK-1").id
     corrupt("payments", "amount", payment, "500000")
 
     run(RunMode.FIX, checks=FIXES)

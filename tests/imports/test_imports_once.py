@@ -29,7 +29,7 @@ from backoffice.models import (
 from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import db
 from backoffice.posting.rules import Kind
-from backoffice.services import billing
+from backoffice.services import billing, meter_payments
 from tests.checkout import ROOT
 from tests.factories import metered_customer
 from tests.pages import payment_form
@@ -169,14 +169,16 @@ def test_two_admins_pressing_import_with_two_workers_write_each_payment_once(app
 def test_a_payment_reference_is_recorded_once_per_meter_by_form_service_and_database(app, client, admin, meters):
     meter = meters[0]
     day = local_today() - timedelta(days=1)
-    billing.add_payment(meter, Decimal("5000"), day, "TRF-1")
+    meter_payments.add_payment(meter, Decimal("5000"), day, "TRF-1")
     with pytest.raises(billing.BillingError, match="TRF-1 is already recorded"):
-        billing.add_payment(meter, Decimal("7000"), day, "TRF-1")
+        meter_payments.add_payment(meter, Decimal("7000"), day, "TRF-1")
     with pytest.raises(billing.BillingError, match="TRF-2 is already recorded"):
-        billing.add_payments([billing.NewPayment(meter.id, Decimal("1"), day, r) for r in ("TRF-2", "TRF-2")])
-    billing.add_payment(meters[1], Decimal("7000"), day, "TRF-1")  # another meter's own reference
-    billing.add_payment(meter, Decimal("10"), day, "")
-    billing.add_payment(meter, Decimal("10"), day, "")  # a payment without a reference is not keyed
+        meter_payments.add_payments(
+            [meter_payments.NewPayment(meter.id, Decimal("1"), day, r) for r in ("TRF-2", "TRF-2")]
+        )
+    meter_payments.add_payment(meters[1], Decimal("7000"), day, "TRF-1")  # another meter's own reference
+    meter_payments.add_payment(meter, Decimal("10"), day, "")
+    meter_payments.add_payment(meter, Decimal("10"), day, "")  # a payment without a reference is not keyed
     customer = db.session.get(Customer, _holder(meter))
     url, form = payment_form(client, customer.code, meter.serial, "9.000", day, "TRF-1")
     page = client.post(url, data=form, headers={"Accept-Language": "en"})
@@ -241,8 +243,8 @@ def test_a_payment_past_the_services_check_is_refused_by_the_database_in_a_sente
     database refuses it, and the clerk reads why, never a server error."""
     meter = meters[0]
     day = local_today() - timedelta(days=1)
-    billing.add_payment(meter, Decimal("5000"), day, "TRF-1")
-    monkeypatch.setattr(billing, "_refuse_references_taken", lambda *args, **kwargs: None)
+    meter_payments.add_payment(meter, Decimal("5000"), day, "TRF-1")
+    monkeypatch.setattr(billing, "refuse_references_taken", lambda *args, **kwargs: None)
     customer = db.session.get(Customer, _holder(meter))
     url, form = payment_form(client, customer.code, meter.serial, "9.000", day, "TRF-1")
     answer = client.post(url, data=form, headers={"Accept-Language": "en"})

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from backoffice.models import ImportStatus, Invoice, InvoiceLine, Meter, Payment
 from backoffice.platform.extensions import db
 from backoffice.platform.money import shown
-from backoffice.services import billing
+from backoffice.services import billing, meter_invoices, settlements
 from tests.imports.test_moving_in import imported, run_on_the_page
 from tests.imports.test_vat_included import moved_in
 
@@ -126,18 +126,22 @@ def test_lines_import_through_the_page_and_a_real_worker_as_the_runtime_role(app
 
 
 def test_the_write_refuses_lines_that_do_not_make_the_net_whichever_door_gives_them(app):
-    """The rule is the write's (``billing.refuse_lines_off``): the import's check runs it, and so does a write
+    """The rule is the write's (``meter_invoices.refuse_lines_off``): the import's check runs it, and so does a write
     given lines by any other door; nothing is written."""
     moved_in(app)
     meter = db.session.scalar(sa.select(Meter).where(Meter.serial == "M-1"))
-    lines = [billing.NewLine(D("600.00"), "Gas"), billing.NewLine(D("300.00"), "Sewa meter")]
+    lines = [meter_invoices.NewLine(D("600.00"), "Gas"), meter_invoices.NewLine(D("300.00"), "Sewa meter")]
     with pytest.raises(billing.BillingError, match="Its lines make"):
-        billing.add_invoices(
-            [billing.NewInvoice(meter.id, "F-1", D("1000.00"), date(2026, 10, 1), date(2026, 10, 31), lines=lines)]
+        meter_invoices.add_invoices(
+            [
+                meter_invoices.NewInvoice(
+                    meter.id, "F-1", D("1000.00"), date(2026, 10, 1), date(2026, 10, 31), lines=lines
+                )
+            ]
         )
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Invoice)) == 0
-    (made,) = billing.add_invoices(
-        [billing.NewInvoice(meter.id, "F-1", D("900.00"), date(2026, 10, 1), date(2026, 10, 31), lines=lines)]
+    (made,) = meter_invoices.add_invoices(
+        [meter_invoices.NewInvoice(meter.id, "F-1", D("900.00"), date(2026, 10, 1), date(2026, 10, 31), lines=lines)]
     )
     assert [row[-1] for row in kept()] == [D("600.00"), D("300.00")] and made
 
@@ -145,10 +149,10 @@ def test_the_write_refuses_lines_that_do_not_make_the_net_whichever_door_gives_t
 def test_a_settlement_beyond_what_its_invoice_asks_is_refused(app):
     moved_in(app)
     meter = db.session.scalar(sa.select(Meter).where(Meter.serial == "M-1"))
-    (invoice_id,) = billing.add_invoices(
-        [billing.NewInvoice(meter.id, "F-2", D("1000.00"), date(2026, 10, 1), date(2026, 10, 31))]
+    (invoice_id,) = meter_invoices.add_invoices(
+        [meter_invoices.NewInvoice(meter.id, "F-2", D("1000.00"), date(2026, 10, 1), date(2026, 10, 31))]
     )
     asks = db.session.scalar(sa.select(Invoice.outstanding).where(Invoice.id == invoice_id))
     with pytest.raises(billing.BillingError, match="F-2 asks less"):
-        billing.settle_before([(invoice_id, asks + D("0.01"))])
+        settlements.settle_before([(invoice_id, asks + D("0.01"))])
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Payment)) == 0

@@ -17,7 +17,7 @@ from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import db
 from backoffice.posting.rules import CASH, OPENING_EQUITY, RECEIVABLES
 from backoffice.reconcile.engine import run
-from backoffice.services import billing
+from backoffice.services import billing, meter_invoices, meter_payments, settlements
 from backoffice.services.descriptions import entries_words
 from tests.billing.test_vat import rate
 from tests.factories import metered_customer
@@ -157,7 +157,7 @@ def test_a_withdrawn_settlement_takes_it_back_from_opening_equity(app, runner, t
     moved_in(app)
     assert imported(runner, tmp_path, "invoices", "account.move.csv", ODOO.encode()).exit_code == 0
     settlement = db.session.scalar(sa.select(Payment).where(Payment.reference == "INV/2026/00003"))
-    billing.withdraw_payment(settlement, "paid here after all")
+    meter_payments.withdraw_payment(settlement, "paid here after all")
     assert account(OPENING_EQUITY) == D("1500000") and account(CASH) == 0
     invoice = db.session.scalar(sa.select(Invoice).where(Invoice.number == "INV/2026/00003"))
     assert invoice.outstanding == D("6693500") and clean()
@@ -202,7 +202,7 @@ def test_a_payment_received_since_the_move_in_pays_what_is_still_asked(app, runn
     assert imported(runner, tmp_path, "invoices", "account.move.csv", ODOO.encode()).exit_code == 0
     invoice = db.session.scalar(sa.select(Invoice).where(Invoice.number == "INV/2026/00002"))
     meter = db.session.get(Meter, invoice.meter_id)
-    billing.add_payment(meter, D("500000"), local_today(), "TRF-NEW", invoice_ids=[invoice.id])
+    meter_payments.add_payment(meter, D("500000"), local_today(), "TRF-NEW", invoice_ids=[invoice.id])
     db.session.refresh(invoice)
     assert invoice.outstanding == 0
     settlement = db.session.scalar(sa.select(Payment).where(Payment.reference == "INV/2026/00002"))
@@ -228,7 +228,7 @@ def test_a_payment_dated_on_or_before_the_cut_over_is_the_old_systems(app, runne
     assert imported(runner, tmp_path, "invoices", "account.move.csv", ODOO.encode()).exit_code == 0
     invoice = db.session.scalar(sa.select(Invoice).where(Invoice.number == "INV/2026/00002"))
     meter = db.session.get(Meter, invoice.meter_id)
-    billing.add_payment(meter, D("500000"), date(2026, 10, 25), "TRF-OLD", invoice_ids=[invoice.id])
+    meter_payments.add_payment(meter, D("500000"), date(2026, 10, 25), "TRF-OLD", invoice_ids=[invoice.id])
     db.session.refresh(invoice)
     assert invoice.outstanding == D("500000")  # what the old system says it still asks
     settlement = db.session.scalar(sa.select(Payment).where(Payment.reference == "INV/2026/00002"))
@@ -240,14 +240,14 @@ def test_a_payment_marked_settled_before_by_sql_is_never_taken_for_a_settlement(
     assert imported(runner, tmp_path, "invoices", "account.move.csv", ODOO.encode()).exit_code == 0
     invoice = db.session.scalar(sa.select(Invoice).where(Invoice.number == "INV/2026/00001"))
     meter = db.session.get(Meter, invoice.meter_id)
-    cash = billing.add_payment(meter, D("1000000"), local_today(), "TRF-CASH", invoice_ids=[invoice.id])
+    cash = meter_payments.add_payment(meter, D("1000000"), local_today(), "TRF-CASH", invoice_ids=[invoice.id])
     db.session.execute(sa.text("UPDATE payments SET settled_before = true WHERE id = :id"), {"id": cash.id})
     db.session.commit()
     old = "Meter serial;Payment reference;Amount;Paid on;Invoices paid\nM-1;TRF-OLD;1000000;2026-10-20;INV/2026/00001\n"
     assert imported(runner, tmp_path, "payments", "old.csv", old.encode()).exit_code == 0
     db.session.refresh(cash)
     assert (cash.amount, cash.withdrawn_at) == (D("1000000"), None)  # not a settlement: its entry says cash
-    billing.withdraw_payment(cash, "entered twice")
+    meter_payments.withdraw_payment(cash, "entered twice")
     assert account(CASH) == D("1000000") and account(OPENING_EQUITY) == D("8193500")  # taken back from cash
 
 
@@ -256,7 +256,7 @@ def test_what_is_said_settled_never_goes_beyond_what_the_invoice_asks_whatever_s
     figure: raised by SQL, that figure lets no settlement beyond the invoice through, and nothing is written."""
     moved_in(app)
     meter = db.session.scalar(sa.select(Meter).where(Meter.serial == "M-1"))
-    invoice = billing.add_invoice(meter, "OLD-1", D("100000"), date(2026, 10, 2), date(2026, 11, 1))
+    invoice = meter_invoices.add_invoice(meter, "OLD-1", D("100000"), date(2026, 10, 2), date(2026, 11, 1))
     invoice_id, total = invoice.id, invoice.amount
     db.session.execute(sa.text("UPDATE invoices SET outstanding = 99999999 WHERE id = :id"), {"id": invoice_id})
     db.session.commit()
@@ -264,7 +264,7 @@ def test_what_is_said_settled_never_goes_beyond_what_the_invoice_asks_whatever_s
         with pytest.raises(
             billing.BillingError, match="Invoice OLD-1 asks less than what is said settled of it before"
         ):
-            billing.settle_before([(invoice_id, beyond)])
+            settlements.settle_before([(invoice_id, beyond)])
     assert db.session.scalar(sa.select(sa.func.count(Payment.id))) == 0
-    (settled,) = billing.settle_before([(invoice_id, total)])
+    (settled,) = settlements.settle_before([(invoice_id, total)])
     assert db.session.get(Payment, settled).amount == total

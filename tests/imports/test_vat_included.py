@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 from backoffice.models import Import, ImportStatus, Invoice
 from backoffice.platform.extensions import db
-from backoffice.services import billing
+from backoffice.services import meter_invoices
 from tests.billing.test_vat import CHECKS, clean, rate
 from tests.factories import metered_customer
 from tests.imports.test_moving_in import imported, run_on_the_page
@@ -89,9 +89,9 @@ def test_a_corrected_due_date_keeps_the_vat_in_a_total_and_a_new_net_is_charged_
     moved_in(app)
     assert imported(runner, tmp_path, "invoices", "account.move.csv", ODOO.encode()).exit_code == 0
     invoice = db.session.scalar(sa.select(Invoice).where(Invoice.number == "INV/2026/00002"))
-    kept = billing.change_invoice(invoice, invoice.number, invoice.net, date(2026, 11, 30))
+    kept = meter_invoices.change_invoice(invoice, invoice.number, invoice.net, date(2026, 11, 30))
     assert (kept.amount, kept.vat, kept.vat_included) == (D("111001.00"), D("11000.10"), True)
-    changed = billing.change_invoice(kept, kept.number, D("100000"), date(2026, 11, 30))
+    changed = meter_invoices.change_invoice(kept, kept.number, D("100000"), date(2026, 11, 30))
     assert (changed.amount, changed.vat, changed.vat_included) == (D("111000.00"), D("11000.00"), None)
     assert clean(*CHECKS)
 

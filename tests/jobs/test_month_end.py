@@ -21,7 +21,7 @@ from backoffice.jobs import kinds as jobs_kinds
 from backoffice.models import Customer, DocumentSending, JobRecord, JobStatus, SendingOutcome
 from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import db
-from backoffice.services import billing, issuer, meter_lifecycle, metering, wallet
+from backoffice.services import issuer, meter_invoices, meter_lifecycle, metering, wallet
 from tests.factories import CustomerFactory, MeterFactory
 from tests.mailserver import mail_server
 from tests.pages import unescaped as text
@@ -49,7 +49,7 @@ def october(app, tmp_path):
     meter_lifecycle.assign_meter(meter, acme, date(2026, 9, 1))
     metering.set_pricing(acme.id, date(2026, 9, 1), D("7500.00"), D("1.000000"))
     metering.record_reading(meter.id, date(2026, 10, 12), D("10"))
-    billing.add_invoice(meter, "INV-10", D("75000"), date(2026, 10, 31), date(2026, 11, 15))
+    meter_invoices.add_invoice(meter, "INV-10", D("75000"), date(2026, 10, 31), date(2026, 11, 15))
     return tmp_path / "documents" / "month-end-2026-10"
 
 

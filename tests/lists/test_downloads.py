@@ -32,11 +32,12 @@ from backoffice.platform.money import decimal_places
 from backoffice.reconcile.engine import run
 from backoffice.reconcile.report import csv_filename
 from backoffice.services import (
-    billing,
     books,
     installation,
     journal_export,
+    meter_invoices,
     meter_lifecycle,
+    meter_payments,
     wallet,
     workbooks,
 )
@@ -69,10 +70,10 @@ def books_and_wallets(app):
     wallet.adjust(hotel, D("-500"), reason="goodwill", value_date=today - timedelta(days=4))
     meter = MeterFactory(serial="M-1")
     meter_lifecycle.assign_meter(meter, bakery, today - timedelta(days=90))
-    billing.add_invoice(meter, "INV-1", D("100000"), today - timedelta(days=60), today - timedelta(days=30))
-    billing.add_payment(meter, D("40000"), today - timedelta(days=20), "TRF-1")
-    bounced = billing.add_payment(meter, D("5000"), today - timedelta(days=2), "TRF-2")
-    billing.withdraw_payment(bounced, "Bounced")
+    meter_invoices.add_invoice(meter, "INV-1", D("100000"), today - timedelta(days=60), today - timedelta(days=30))
+    meter_payments.add_payment(meter, D("40000"), today - timedelta(days=20), "TRF-1")
+    bounced = meter_payments.add_payment(meter, D("5000"), today - timedelta(days=2), "TRF-2")
+    meter_payments.withdraw_payment(bounced, "Bounced")
     with unit_of_work() as connection:
         books.save_draft(
             installation(), connection, today - timedelta(days=1), "Being prepared", [books.Line("1000", debit=D("9"))]
@@ -255,8 +256,8 @@ def test_postgresql_writes_a_list_s_workbook_as_python_does(client, finance, nam
         wallet.recharge(customer, D(n + 1) + D("0.25"), value_date=today, description=text)
         if n == 0:
             meter_lifecycle.assign_meter(meter, customer, today - timedelta(days=10))
-    billing.add_invoice(meter, "INV-<1>", D("100.10"), today - timedelta(days=5), today + timedelta(days=25))
-    billing.add_payment(meter, D("40"), today - timedelta(days=2), "TRF & co")
+    meter_invoices.add_invoice(meter, "INV-<1>", D("100.10"), today - timedelta(days=5), today + timedelta(days=25))
+    meter_payments.add_payment(meter, D("40"), today - timedelta(days=2), "TRF & co")
     urls = ["/orders/export", "/orders/export?sort=customer", "/ledger/export", "/invoices/export", "/payments/export"]
     written = {url: sheet_rows(client, url) for url in urls}
     python_writes(monkeypatch)
@@ -319,11 +320,13 @@ def test_postgresql_writes_the_journal_s_csv_as_python_does(client, auth, books_
     adjusted = sa.select(BalanceTransaction).where(BalanceTransaction.kind == "adjustment")
     wallet.reverse(db.session.scalar(adjusted), description="Typed by mistake")
     meter = db.session.scalar(sa.select(Meter).where(Meter.serial == "M-1"))
-    invoice = billing.add_invoice(meter, "INV-2", D("500"), today - timedelta(days=10), today + timedelta(days=20))
-    billing.change_invoice(invoice, "INV-2", D("600"), today + timedelta(days=20))
-    billing.withdraw_invoice(invoice, "Sent twice")
-    plain = billing.add_payment(meter, D("70"), today - timedelta(days=1), "")
-    billing.change_payment(plain, D("75"), "")
+    invoice = meter_invoices.add_invoice(
+        meter, "INV-2", D("500"), today - timedelta(days=10), today + timedelta(days=20)
+    )
+    meter_invoices.change_invoice(invoice, "INV-2", D("600"), today + timedelta(days=20))
+    meter_invoices.withdraw_invoice(invoice, "Sent twice")
+    plain = meter_payments.add_payment(meter, D("70"), today - timedelta(days=1), "")
+    meter_payments.change_payment(plain, D("75"), "")
     admin = auth.login("admin")
     lines = [books.Line("5000", debit=D("9")), books.Line("1000", credit=D("9"))]
     books.reverse_entry(books.write_entry(today, "Sewa kantor", lines, user=admin).entry_id, user=admin)

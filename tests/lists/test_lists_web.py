@@ -20,7 +20,7 @@ from backoffice.platform.extensions import db
 from backoffice.posting.movement import Movement
 from backoffice.posting.post import post
 from backoffice.posting.rules import Kind
-from backoffice.services import billing, books, installation, meter_lifecycle, wallet
+from backoffice.services import books, installation, meter_invoices, meter_lifecycle, meter_payments, wallet
 from backoffice.services import customers as customers_service
 from backoffice.services.workbooks import XLSX_MIMETYPE
 from backoffice.web.billing import receivables as receivables_web
@@ -373,14 +373,16 @@ def receivables(app):
     first, second = MeterFactory(serial="M-1"), MeterFactory(serial="M-2")
     meter_lifecycle.assign_meter(first, hotel, today - timedelta(days=90))
     meter_lifecycle.assign_meter(second, bakery, today - timedelta(days=90))
-    billing.add_invoice(first, "INV-1", D("100000"), today - timedelta(days=60), today - timedelta(days=30))
-    billing.add_invoice(first, "INV-2", D("50000"), today - timedelta(days=40), today - timedelta(days=10))
-    billing.add_invoice(first, "INV-3", D("70000"), today - timedelta(days=5), today + timedelta(days=25))
-    withdrawn = billing.add_invoice(second, "INV-4", D("20000"), today - timedelta(days=3), today + timedelta(days=27))
-    billing.withdraw_invoice(withdrawn, "Wrong meter")
-    billing.add_payment(first, D("100000"), today - timedelta(days=20), "TRF-1")
-    bounced = billing.add_payment(second, D("5000"), today - timedelta(days=2), "TRF-2")
-    billing.withdraw_payment(bounced, "Bounced")
+    meter_invoices.add_invoice(first, "INV-1", D("100000"), today - timedelta(days=60), today - timedelta(days=30))
+    meter_invoices.add_invoice(first, "INV-2", D("50000"), today - timedelta(days=40), today - timedelta(days=10))
+    meter_invoices.add_invoice(first, "INV-3", D("70000"), today - timedelta(days=5), today + timedelta(days=25))
+    withdrawn = meter_invoices.add_invoice(
+        second, "INV-4", D("20000"), today - timedelta(days=3), today + timedelta(days=27)
+    )
+    meter_invoices.withdraw_invoice(withdrawn, "Wrong meter")
+    meter_payments.add_payment(first, D("100000"), today - timedelta(days=20), "TRF-1")
+    bounced = meter_payments.add_payment(second, D("5000"), today - timedelta(days=2), "TRF-2")
+    meter_payments.withdraw_payment(bounced, "Bounced")
     return today
 
 

@@ -21,7 +21,7 @@ from flask_babel import force_locale
 
 from backoffice.platform.clock import local_today
 from backoffice.platform.money import MAX_AMOUNT
-from backoffice.services import approvals, billing, meter_lifecycle, wallet, workbooks
+from backoffice.services import approvals, meter_invoices, meter_lifecycle, meter_payments, wallet, workbooks
 from backoffice.services.workbooks import SHEET_NAME, XLSX_MIMETYPE, sheet_name, xlsx_chunks
 from backoffice.web.plumbing.lists import LIST_TITLES
 from tests.approving import adjust_form, ask
@@ -57,8 +57,8 @@ def every_list(client, limit, maker, checker):
     wallet.recharge(hotel, D("100000"), description="opening deposit", value_date=date(2026, 10, 1))
     meter = MeterFactory(serial="M-1")
     meter_lifecycle.assign_meter(meter, hotel, date(2026, 10, 1))
-    billing.add_invoice(meter, "INV-1", D("500000"), date(2026, 11, 2), date(2026, 11, 30))
-    billing.add_payment(meter, D("200000"), date(2026, 11, 10), "TRF-9")
+    meter_invoices.add_invoice(meter, "INV-1", D("500000"), date(2026, 11, 2), date(2026, 11, 30))
+    meter_payments.add_payment(meter, D("200000"), date(2026, 11, 10), "TRF-9")
     meter_lifecycle.retire_meter(MeterFactory(serial="M-2"), date(2026, 11, 1), user=checker)
     TargetFactory(account_manager=dewi, period_start=date(2026, 11, 1), target_amount=D("111"))
     TargetFactory(account_manager=budi, period_start=date(2026, 10, 1), target_amount=D("222"))
@@ -281,9 +281,9 @@ def test_libreoffice_prints_every_amount_and_date_of_a_workbook_whole(client, ev
     meter = MeterFactory(serial="M-LARGE")
     large = CustomerFactory(code="LARGE", name="PT Besar")
     meter_lifecycle.assign_meter(meter, large, date(2026, 10, 1))
-    billing.add_invoice(meter, "INV-MAX", MAX_AMOUNT, date(2026, 10, 2), date(2026, 10, 31))
-    billing.add_invoice(meter, "INV-2", D("8888888888888.88"), date(2026, 10, 3), date(2026, 11, 2))
-    billing.add_payment(meter, MAX_AMOUNT, date(2026, 10, 20), "TRF-MAX")
+    meter_invoices.add_invoice(meter, "INV-MAX", MAX_AMOUNT, date(2026, 10, 2), date(2026, 10, 31))
+    meter_invoices.add_invoice(meter, "INV-2", D("8888888888888.88"), date(2026, 10, 3), date(2026, 11, 2))
+    meter_payments.add_payment(meter, MAX_AMOUNT, date(2026, 10, 20), "TRF-MAX")
     for language in (INDONESIAN, VIETNAMESE):
         book = tmp_path / "statement.xlsx"
         statement = fetched(client, "/customers/LARGE/billing-statement", "xlsx", language, since="2026-10-01")

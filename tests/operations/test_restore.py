@@ -30,7 +30,7 @@ from backoffice.evidence import anchors, seals
 from backoffice.models import ReconciliationRun
 from backoffice.platform.extensions import db
 from backoffice.platform.runtime_role import grant_runtime
-from backoffice.services import billing, wallet
+from backoffice.services import meter_invoices, meter_payments, wallet
 from tests import clusters
 from tests.clusters import Cluster, free_port, wait_for
 from tests.conftest import require_service
@@ -69,8 +69,8 @@ def dump(app, role, programs, tmp_path):
     --format=custom``."""
     customer, meter = hotel_with_meter(date(2026, 10, 1))
     wallet.charge(customer, D("250000"), description="gas, October")
-    billing.add_invoice(meter, "INV-1", D("500000"), date(2026, 11, 2), date(2026, 11, 30))
-    billing.add_payment(meter, D("200000"), date(2026, 11, 10), "TRF-9")
+    meter_invoices.add_invoice(meter, "INV-1", D("500000"), date(2026, 11, 2), date(2026, 11, 30))
+    meter_payments.add_payment(meter, D("200000"), date(2026, 11, 10), "TRF-9")
     OrderFactory(customer=customer)
     with db.engine.begin() as connection:
         anchors.anchor(connection, date(2026, 11, 30))

@@ -51,10 +51,10 @@ from backoffice.reconcile.transitions import end_run, move_job
 from backoffice.services import (
     api_clients,
     approvals,
-    billing,
     books,
     installation,
     issuer,
+    meter_invoices,
     meter_lifecycle,
     metering,
     periods,
@@ -324,9 +324,9 @@ def test_the_application_works_under_the_runtime_role(app, runtime_url):
         # VAT: a rate saved on the Issuer page (VAT payable joins the chart), an invoice charged it, then withdrawn.
         rate = issuer.Rate(D("11"), date(2026, 11, 1), 0)
         issuer.save({"name": "PT Gas Nusantara"}, version=None, rate=rate, user=maker)
-        invoice = billing.add_invoice(meter, "INV-VAT", D("100000"), date(2026, 11, 6), date(2026, 11, 30))
+        invoice = meter_invoices.add_invoice(meter, "INV-VAT", D("100000"), date(2026, 11, 6), date(2026, 11, 30))
         assert (invoice.amount, invoice.vat) == (D("111000.00"), D("11000.00"))
-        billing.withdraw_invoice(invoice, "issued twice", user=maker)
+        meter_invoices.withdraw_invoice(invoice, "issued twice", user=maker)
 
         # An order, then edited.
         order = OrderFactory()

@@ -18,7 +18,7 @@ from backoffice.platform.extensions import db
 from backoffice.platform.money import decimal_places, format_money
 from backoffice.posting.refusals import already_recorded
 from backoffice.reconcile.engine import run
-from backoffice.services import billing, metering, wallet
+from backoffice.services import meter_payments, metering, wallet
 from tests.factories import hotel_with_meter
 from tests.workers import serving_url
 
@@ -127,7 +127,7 @@ def test_the_database_refuses_an_amount_finer_than_the_unit_whatever_door_forgot
         wallet.recharge(customer.id, Decimal("1000.50"))
     assert str(already_recorded(refused.value)) == "The amount is finer than the currency's unit. Nothing was written."
     with pytest.raises(sa.exc.IntegrityError) as refused:
-        billing.add_payment(meter, Decimal("1000.50"), date(2026, 11, 2), "TRF-1")
+        meter_payments.add_payment(meter, Decimal("1000.50"), date(2026, 11, 2), "TRF-1")
     assert "ck_payments_amount_in_unit" in str(refused.value.orig)
     db.session.rollback()
     assert db.session.scalar(sa.select(sa.func.count()).select_from(BalanceTransaction)) == before

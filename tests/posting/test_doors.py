@@ -28,7 +28,7 @@ from backoffice.models import (
 from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import db
 from backoffice.platform.money import keep_unit
-from backoffice.services import api_clients, billing
+from backoffice.services import api_clients, meter_invoices, meter_payments
 from tests.factories import CustomerFactory, MeterFactory, UserFactory, metered_customer
 from tests.pages import ENGLISH, opened, payment_form
 
@@ -41,9 +41,9 @@ def door(app, client, admin):
     token of the clients' API; ``door.<name>(…)`` goes through that door."""
     since = local_today().replace(day=1) - timedelta(days=60)
     customer, meter = metered_customer("HOTEL", since, Decimal("1000"), serial="M-1", prepaid=Decimal("500000"))
-    invoice = billing.add_invoice(meter, "INV-1", Decimal("300000"), since, since + timedelta(days=30))
-    billing.add_payment(meter, Decimal("1000"), since + timedelta(days=1), "TRF-1")
-    billing.add_payment(meter, Decimal("500"), since + timedelta(days=2), "")
+    invoice = meter_invoices.add_invoice(meter, "INV-1", Decimal("300000"), since, since + timedelta(days=30))
+    meter_payments.add_payment(meter, Decimal("1000"), since + timedelta(days=1), "TRF-1")
+    meter_payments.add_payment(meter, Decimal("500"), since + timedelta(days=2), "")
     CustomerFactory(code="OTHER")
     token = api_clients.issue("portal", by=UserFactory(email="issuer@example.com", role="admin"))[1]
     db.session.commit()

@@ -18,7 +18,7 @@ from backoffice.platform.extensions import db
 from backoffice.posting.journal import Line
 from backoffice.posting.rules import CASH, CUSTOMER_DEPOSITS, GAS_REVENUE, RULES, VAT_PAYABLE, counts
 from backoffice.reconcile.engine import run
-from backoffice.services import billing, books, meter_lifecycle, wallet
+from backoffice.services import books, meter_invoices, meter_lifecycle, meter_payments, wallet
 from tests.factories import CustomerFactory, MeterFactory, UserFactory, corrupt_bucket
 from tests.rows import balances, count
 
@@ -52,9 +52,9 @@ def test_no_statement_of_the_application_writes_the_journal_s_tables(statements)
     wallet.reverse(mistaken.id, description="Entered by mistake")
     meter = MeterFactory()
     meter_lifecycle.assign_meter(meter, customer, DAY)
-    invoice = billing.add_invoice(meter, "INV-1", D("300000"), DAY, DAY)
-    billing.add_payment(meter, D("100000"), DAY)
-    billing.withdraw_invoice(invoice, "Issued in error")
+    invoice = meter_invoices.add_invoice(meter, "INV-1", D("300000"), DAY, DAY)
+    meter_payments.add_payment(meter, D("100000"), DAY)
+    meter_invoices.withdraw_invoice(invoice, "Issued in error")
     lines = [Line(CASH, debit=D("2500")), Line("3000", credit=D("2500"))]
     manual = books.write_entry(DAY, "Owner's money", lines, user=admin)
     draft = books.write_entry(DAY, "Accrual", [Line(CASH, debit=D("700"))], user=admin, draft=True)

@@ -19,6 +19,7 @@ from backoffice.models import (
     Account,
     BalanceTransaction,
     Customer,
+    Invoice,
     JournalEntry,
     JournalLine,
     MonthlyCustomerBalance,
@@ -46,7 +47,7 @@ from backoffice.posting.rules import (
 from backoffice.posting.sql import counted, rule_accounts, sign_sql
 from backoffice.posting.wallet_batches import post_many
 from backoffice.reconcile.engine import run
-from backoffice.services import billing, installation, meter_lifecycle, wallet
+from backoffice.services import billing, installation, meter_invoices, meter_lifecycle, meter_payments, wallet
 from backoffice.services.orm_hooks import AppendOnly
 from tests.factories import CustomerFactory, MeterFactory, UserFactory, corrupt, quarantine, unit_of_work
 
@@ -320,7 +321,7 @@ def test_a_ledger_row_invoice_or_payment_written_past_the_posting_core_is_refuse
     customer = CustomerFactory()
     meter = MeterFactory()
     meter_lifecycle.assign_meter(meter, customer, date(2026, 1, 1))
-    invoice = billing.add_invoice(meter, "INV-1", D("1000"), date(2026, 2, 1), date(2026, 2, 15))
+    invoice = meter_invoices.add_invoice(meter, "INV-1", D("1000"), date(2026, 2, 1), date(2026, 2, 15))
     for forged in (
         BalanceTransaction(
             customer_id=customer.id,
@@ -331,21 +332,19 @@ def test_a_ledger_row_invoice_or_payment_written_past_the_posting_core_is_refuse
             balance_after=D("5"),
             value_date=date(2026, 2, 1),
         ),
-        billing.Invoice(
-            meter_id=meter.id, number="INV-2", amount=D("1"), issued_on=date(2026, 2, 1), due_on=date(2026, 2, 1)
-        ),
+        Invoice(meter_id=meter.id, number="INV-2", amount=D("1"), issued_on=date(2026, 2, 1), due_on=date(2026, 2, 1)),
         billing.Payment(meter_id=meter.id, amount=D("1"), paid_on=date(2026, 2, 1)),
     ):
         db.session.add(forged)
         with pytest.raises(AppendOnly, match="posting core|billing service"):
             db.session.commit()
         db.session.rollback()
-    found = db.session.get(billing.Invoice, invoice.id)
+    found = db.session.get(Invoice, invoice.id)
     found.amount = D("1")
     with pytest.raises(AppendOnly, match="billing service"):
         db.session.commit()
     db.session.rollback()
-    db.session.delete(db.session.get(billing.Invoice, invoice.id))
+    db.session.delete(db.session.get(Invoice, invoice.id))
     with pytest.raises(AppendOnly, match="billing service"):
         db.session.commit()
     db.session.rollback()
@@ -365,14 +364,14 @@ def test_a_withdrawn_invoice_stops_counting_posts_its_reversal_and_is_withdrawn_
     customer = CustomerFactory()
     meter = MeterFactory()
     meter_lifecycle.assign_meter(meter, customer, date(2026, 1, 1))
-    invoice = billing.add_invoice(meter, "INV-1", D("1000"), date(2026, 2, 1), date(2026, 2, 15))
-    payment = billing.add_payment(meter, D("400"), date(2026, 2, 10))
+    invoice = meter_invoices.add_invoice(meter, "INV-1", D("1000"), date(2026, 2, 1), date(2026, 2, 15))
+    payment = meter_payments.add_payment(meter, D("400"), date(2026, 2, 10))
     with pytest.raises(billing.BillingError, match="Say why"):
-        billing.withdraw_invoice(invoice, "  ")
-    billing.withdraw_invoice(invoice, "Issued to the wrong customer")
-    billing.withdraw_payment(payment, "Bounced")
+        meter_invoices.withdraw_invoice(invoice, "  ")
+    meter_invoices.withdraw_invoice(invoice, "Issued to the wrong customer")
+    meter_payments.withdraw_payment(payment, "Bounced")
     db.session.rollback()
-    withdrawn = db.session.get(billing.Invoice, invoice.id)
+    withdrawn = db.session.get(Invoice, invoice.id)
     assert withdrawn.withdrawn and withdrawn.withdrawal_reason == "Issued to the wrong customer"
     assert _entry_lines(withdrawn.withdrawal_entry_id) == [
         ("4000", D("1000.00"), D("0.00")),
@@ -380,9 +379,9 @@ def test_a_withdrawn_invoice_stops_counting_posts_its_reversal_and_is_withdrawn_
     ]
     assert db.session.get(billing.Meter, meter.id).balance == D("0.00")
     with pytest.raises(billing.BillingError, match="was withdrawn on"):
-        billing.withdraw_invoice(withdrawn, "Again")
+        meter_invoices.withdraw_invoice(withdrawn, "Again")
     with pytest.raises(billing.BillingError, match="was withdrawn on"):
-        billing.change_invoice(withdrawn, "INV-1", D("5"), date(2026, 2, 15))
+        meter_invoices.change_invoice(withdrawn, "INV-1", D("5"), date(2026, 2, 15))
     assert run(RunMode.VERIFY).mismatched == 0
 
 

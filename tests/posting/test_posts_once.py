@@ -38,7 +38,7 @@ from backoffice.models import (
 )
 from backoffice.platform.extensions import db
 from backoffice.posting.journal import Line
-from backoffice.services import approvals, billing, books, issuer, metering, wallet
+from backoffice.services import approvals, books, issuer, meter_invoices, metering, wallet
 from backoffice.web.plumbing.once import _here
 from tests.chromium import follow, log_in
 from tests.concurrency import race
@@ -89,7 +89,7 @@ def billed_twice(request) -> dict:
     """``billed``, and a second open invoice, INV-2, that the payment may be applied to."""
     given = billed(request)
     meter = db.session.get(Meter, given["meter"])
-    second = billing.add_invoice(meter, "INV-2", D("100000"), date(2026, 11, 3), date(2026, 11, 30))
+    second = meter_invoices.add_invoice(meter, "INV-2", D("100000"), date(2026, 11, 3), date(2026, 11, 30))
     return given | {"other": second.id}
 
 

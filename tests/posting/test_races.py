@@ -30,7 +30,17 @@ from backoffice.models.types import Month
 from backoffice.platform.extensions import db
 from backoffice.posting.rules import CASH, CUSTOMER_DEPOSITS
 from backoffice.reconcile.engine import run
-from backoffice.services import billing, customers, managers, meter_lifecycle, metering, targets, wallet
+from backoffice.services import (
+    billing,
+    customers,
+    managers,
+    meter_invoices,
+    meter_lifecycle,
+    meter_payments,
+    metering,
+    targets,
+    wallet,
+)
 from backoffice.services.orders import save_order
 from tests.concurrency import race
 from tests.factories import (
@@ -153,7 +163,7 @@ def meter(meter_id: int) -> Meter:
 
 
 def invoice(meter_id: int, number: str, amount: str):
-    return lambda: billing.add_invoice(meter(meter_id), number, D(amount), NOV, date(2026, 11, 30))
+    return lambda: meter_invoices.add_invoice(meter(meter_id), number, D(amount), NOV, date(2026, 11, 30))
 
 
 def test_two_invoices_of_one_meter_saved_at_once_both_count_towards_its_balance(app):
@@ -174,7 +184,7 @@ def test_an_invoice_and_a_payment_on_a_customer_s_two_meters_count_in_its_totals
     race(
         app,
         invoice(first_id, "INV-1", "100"),
-        lambda: billing.add_payment(meter(second_id), D("40"), NOV),
+        lambda: meter_payments.add_payment(meter(second_id), D("40"), NOV),
         hold_after="commit",
     )
     totals = stored("customers", "amount_due", customer_id), stored("customers", "overpayment", customer_id)

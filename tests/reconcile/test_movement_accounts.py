@@ -13,7 +13,7 @@ from backoffice.platform.extensions import db
 from backoffice.posting.rules import CASH, CUSTOMER_DEPOSITS, GAS_REVENUE
 from backoffice.reconcile import CHECKS
 from backoffice.reconcile.engine import discrepancies, run
-from backoffice.services import billing, meter_lifecycle, wallet
+from backoffice.services import meter_invoices, meter_lifecycle, meter_payments, wallet
 from tests.factories import CustomerFactory, MeterFactory, past_the_guards
 from tests.rows import account_id
 
@@ -32,9 +32,9 @@ def _every_kind_of_movement():
     wallet.reverse(charged.id, description="Entered by mistake")
     meter = MeterFactory()
     meter_lifecycle.assign_meter(meter, customer, DAY)
-    invoice = billing.add_invoice(meter, "INV-1", D("300000"), DAY, DAY)
-    billing.add_payment(meter, D("100000"), DAY)
-    billing.withdraw_invoice(invoice, "Issued in error")
+    invoice = meter_invoices.add_invoice(meter, "INV-1", D("300000"), DAY, DAY)
+    meter_payments.add_payment(meter, D("100000"), DAY)
+    meter_invoices.withdraw_invoice(invoice, "Issued in error")
     return customer
 
 

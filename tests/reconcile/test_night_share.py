@@ -22,7 +22,7 @@ from backoffice.posting.journal import Line
 from backoffice.posting.rules import CASH, OPENING_EQUITY, RECEIVABLES
 from backoffice.reconcile import CHECKS, engine, evidence_seals
 from backoffice.reconcile.base import Part
-from backoffice.services import billing, books, meter_lifecycle, wallet
+from backoffice.services import books, meter_invoices, meter_lifecycle, meter_payments, wallet
 from tests.factories import CustomerFactory, MeterFactory, UserFactory, forged_recharge, past_the_guards
 from tests.nights import DAYS, FIRST, STRIPE, nightly
 
@@ -56,8 +56,8 @@ def _books() -> Books:
     movements = [wallet.recharge(customers[n % 3], D(100 * (n + 1))).id for n in range(9)]
     meter = MeterFactory()
     meter_lifecycle.assign_meter(meter, customers[0], today)
-    invoice = billing.add_invoice(meter, "INV-1", D("300000"), today, today)
-    billing.add_payment(meter, D("100000"), today)
+    invoice = meter_invoices.add_invoice(meter, "INV-1", D("300000"), today, today)
+    meter_payments.add_payment(meter, D("100000"), today)
     admin = UserFactory(role="admin")
     lines = [Line(CASH, debit=D("10")), Line(OPENING_EQUITY, credit=D("10"))]
     draft = books.write_entry(today, "Saved for later", lines, user=admin, draft=True).entry_id

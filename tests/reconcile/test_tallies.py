@@ -17,7 +17,7 @@ from backoffice.models.types import Month
 from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import db
 from backoffice.reconcile.engine import run
-from backoffice.services import billing, meter_lifecycle
+from backoffice.services import meter_invoices, meter_lifecycle, meter_payments
 from tests.factories import CustomerFactory, MeterFactory, past_the_guards
 from tests.jobs.test_fanout import ended
 from tests.workers import listening_workers
@@ -63,9 +63,11 @@ def discrepancies(run_id: int) -> list[tuple]:
 def test_what_the_billing_writes_is_tallied_and_the_check_finds_it_clean(app):
     today = local_today()
     meter = postpaid("C0001")
-    billing.add_invoice(meter, "INV-1", D("500000"), today, today)
-    billing.add_payment(meter, D("100000"), today)
-    billing.withdraw_invoice(billing.add_invoice(meter, "INV-2", D("70000"), today, today), "Issued twice")
+    meter_invoices.add_invoice(meter, "INV-1", D("500000"), today, today)
+    meter_payments.add_payment(meter, D("100000"), today)
+    meter_invoices.withdraw_invoice(
+        meter_invoices.add_invoice(meter, "INV-2", D("70000"), today, today), "Issued twice"
+    )
     shown = figures()
     assert (shown[Figure.OWED], shown[Figure.OWING], shown[Figure.INVOICED]) == (D("400000"), 1, D("500000"))
     assert kept() == expected()
@@ -132,7 +134,7 @@ def test_a_writer_never_waits_for_a_transaction_that_is_folding(app):
 
 def test_the_check_finds_a_forged_tally_and_one_left_behind_and_heals_both_with_an_audit_row(app):
     today = local_today()
-    billing.add_invoice(postpaid("C0001"), "INV-1", D("500000"), today, today)
+    meter_invoices.add_invoice(postpaid("C0001"), "INV-1", D("500000"), today, today)
     db.session.execute(sa.text("SELECT tallies_rebuild()"))  # everything folded, to forge a tally by itself
     db.session.execute(sa.text("UPDATE tallies SET value = value + 1 WHERE figure = :f"), {"f": Figure.OWED.value})
     db.session.commit()
@@ -153,14 +155,14 @@ def test_the_check_finds_a_forged_tally_and_one_left_behind_and_heals_both_with_
 def test_a_month_s_figures_are_its_own(app):
     meter = MeterFactory()
     meter_lifecycle.assign_meter(meter, CustomerFactory(code="C0001"), date(2026, 1, 1))
-    billing.add_invoice(meter, "INV-1", D("500000"), date(2026, 1, 15), date(2026, 1, 31))
+    meter_invoices.add_invoice(meter, "INV-1", D("500000"), date(2026, 1, 15), date(2026, 1, 31))
     assert (Figure.INVOICED.value, "2026-01") in kept() and figures()[Figure.INVOICED] == 0
 
 
 @pytest.mark.production_path("real workers")
 def test_a_forged_tally_is_healed_by_a_fix_run_on_real_workers_as_the_runtime_role(app, redis_url):
     today = local_today()
-    billing.add_invoice(postpaid("C0001"), "INV-1", D("500000"), today, today)
+    meter_invoices.add_invoice(postpaid("C0001"), "INV-1", D("500000"), today, today)
     db.session.execute(sa.text("SELECT tallies_rebuild()"))
     db.session.execute(sa.text("UPDATE tallies SET value = value * 2 WHERE figure = :f"), {"f": Figure.INVOICED.value})
     db.session.commit()

@@ -26,11 +26,12 @@ from backoffice.posting.rules import Kind
 from backoffice.reconcile import engine, evidence_review
 from backoffice.services import (
     approvals,
-    billing,
     books,
     descriptions,
     installation,
+    meter_invoices,
     meter_lifecycle,
+    meter_payments,
     metering,
     transaction,
     wallet,
@@ -363,10 +364,10 @@ def test_invoice_and_payment_entries_render_from_the_billing_rows(app):
     customer = CustomerFactory()
     meter = MeterFactory(serial="MTR-9")
     meter_lifecycle.assign_meter(meter, customer, AUG)
-    invoice = billing.add_invoice(meter, "INV-1", D("500"), date(2026, 8, 5), date(2026, 9, 5))
-    changed = billing.change_invoice(invoice, "INV-1", D("600"), date(2026, 9, 5))
-    withdrawn = billing.withdraw_invoice(changed, "issued twice")
-    payment = billing.add_payment(meter, D("100"), date(2026, 8, 6), reference="TRX 1")
+    invoice = meter_invoices.add_invoice(meter, "INV-1", D("500"), date(2026, 8, 5), date(2026, 9, 5))
+    changed = meter_invoices.change_invoice(invoice, "INV-1", D("600"), date(2026, 9, 5))
+    withdrawn = meter_invoices.withdraw_invoice(changed, "issued twice")
+    payment = meter_payments.add_payment(meter, D("100"), date(2026, 8, 6), reference="TRX 1")
     entries = db.session.scalars(sa.select(JournalEntry).order_by(JournalEntry.id)).all()
     assert {entry.description for entry in entries} == {""}
     english = words_in(app, "en", descriptions.entries_words, [entry.id for entry in entries])

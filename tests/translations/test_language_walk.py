@@ -59,7 +59,7 @@ from backoffice.platform.extensions import db
 from backoffice.platform.money import decimal_places
 from backoffice.posting.journal import Line
 from backoffice.reconcile.engine import run
-from backoffice.services import approvals, billing, books, demo, metering, wallet
+from backoffice.services import approvals, books, demo, meter_invoices, meter_payments, metering, wallet
 from backoffice.services.users import choose_language
 from backoffice.web.oversight.history import KINDS as HISTORY_KINDS
 from tests.checkout import ROOT
@@ -525,8 +525,8 @@ def installation(request, app):
     deposit = Decimal("1234567.50") if decimal_places(country.currency) else Decimal("1234567")
     wallet.recharge(customer, deposit, description="opening deposit", value_date=date(2026, 11, 2))
     metering.record_reading(meter.id, date(2026, 11, 20), Decimal("123.4567"))
-    billing.add_invoice(meter, "INV-7", Decimal("500000"), date(2026, 11, 2), date(2026, 11, 30))
-    billing.add_payment(meter, Decimal("200000"), date(2026, 11, 10), "TRF-7")
+    meter_invoices.add_invoice(meter, "INV-7", Decimal("500000"), date(2026, 11, 2), date(2026, 11, 30))
+    meter_payments.add_payment(meter, Decimal("200000"), date(2026, 11, 10), "TRF-7")
     OrderFactory(customer=customer)
     TargetFactory(account_manager=customer.account_manager)
     UserFactory(email="admin@hotel.example", role="admin", password="correct horse battery")

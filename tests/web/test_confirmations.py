@@ -13,7 +13,7 @@ from backoffice.models.types import Month, month_start
 from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import db
 from backoffice.platform.i18n import named_date, named_month
-from backoffice.services import billing, books, installation, meter_lifecycle, wallet
+from backoffice.services import books, installation, meter_invoices, meter_lifecycle, wallet
 from tests.factories import CustomerFactory, MeterFactory, unit_of_work
 from tests.pages import text
 
@@ -130,7 +130,7 @@ def test_deactivating_a_meter_asks_first_saying_what_changes_and_what_stays(clie
     meter = MeterFactory(serial="M-7")
     started = local_today() - timedelta(days=20)
     meter_lifecycle.assign_meter(meter, customer, started)
-    billing.add_invoice(meter, "INV-1", D("40000"), started, started + timedelta(days=30))
+    meter_invoices.add_invoice(meter, "INV-1", D("40000"), started, started + timedelta(days=30))
     assignment = db.session.scalar(sa.select(MeterAssignment))
 
     tab = text(client.get("/customers/HOTEL?tab=billing"))

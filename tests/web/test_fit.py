@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from backoffice.models import ListColumns, User
 from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import db
-from backoffice.services import approvals, billing, demo, meter_lifecycle, metering, wallet
+from backoffice.services import approvals, demo, meter_invoices, meter_lifecycle, meter_payments, metering, wallet
 from backoffice.web.columns import LISTS
 from tests.checkout import ROOT
 from tests.chromium import log_in
@@ -64,8 +64,8 @@ def made(kept) -> dict:
     for n, days in enumerate((130, 75, 45, 20, 5)):
         issued = today - timedelta(days=days)
         number = f"INV-C9001-2026-{n + 1:04d}"
-        invoices.append(billing.add_invoice(meter, number, BIG, issued, issued + timedelta(days=14), user=clerk))
-    billing.add_payment(
+        invoices.append(meter_invoices.add_invoice(meter, number, BIG, issued, issued + timedelta(days=14), user=clerk))
+    meter_payments.add_payment(
         meter,
         BIG + Decimal("5000000000.00"),
         today - timedelta(days=2),

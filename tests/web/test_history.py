@@ -27,7 +27,7 @@ from backoffice.models import (
 )
 from backoffice.platform.extensions import db
 from backoffice.reconcile.engine import run
-from backoffice.services import billing, customers, meter_lifecycle, metering, wallet
+from backoffice.services import billing, customers, meter_invoices, meter_lifecycle, meter_payments, metering, wallet
 from backoffice.services.metering.tariff import Tariff, change_tariff
 from tests.factories import CustomerFactory, OrderFactory, TargetFactory, corrupt, unit_of_work
 from tests.pages import shown as text
@@ -217,10 +217,10 @@ def test_pricing_and_a_tariff_written_with_sql_core_get_their_versions(metered_h
 
 def test_invoices_and_payments_written_with_sql_core_get_their_versions(metered_hotel, client, auth):
     _, meter = metered_hotel
-    invoice = billing.add_invoice(meter, "INV-1", D("500000"), date(2026, 11, 2), date(2026, 11, 30))
-    billing.change_invoice(invoice, "INV-1", D("450000"), date(2026, 11, 30))
-    payment = billing.add_payment(meter, D("200000"), date(2026, 11, 10), "TRF-9")
-    billing.withdraw_payment(payment, "bounced")
+    invoice = meter_invoices.add_invoice(meter, "INV-1", D("500000"), date(2026, 11, 2), date(2026, 11, 30))
+    meter_invoices.change_invoice(invoice, "INV-1", D("450000"), date(2026, 11, 30))
+    payment = meter_payments.add_payment(meter, D("200000"), date(2026, 11, 10), "TRF-9")
+    meter_payments.withdraw_payment(payment, "bounced")
     assert [(op, v["amount"]) for op, _, v in versions(Invoice, invoice.id)] == [
         (HistoryOperation.CREATE, D("500000.00")),
         (HistoryOperation.EDIT, D("450000.00")),

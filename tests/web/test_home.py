@@ -13,7 +13,7 @@ from backoffice.operations import health
 from backoffice.platform import extensions
 from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import db
-from backoffice.services import billing, meter_lifecycle, metering, wallet
+from backoffice.services import meter_invoices, meter_lifecycle, meter_payments, metering, wallet
 from backoffice.web import home
 from tests.factories import CustomerFactory, MeterFactory, OrderFactory, moved_back
 
@@ -37,10 +37,10 @@ def test_the_home_page_shows_the_business_figures_before_the_checks(client, auth
     postpaid = CustomerFactory(code="C0003")
     postpaid_meter = MeterFactory()
     meter_lifecycle.assign_meter(postpaid_meter, postpaid, first)
-    billing.add_invoice(postpaid_meter, "INV-1", D("500000"), today, today)
-    billing.add_payment(postpaid_meter, D("100000"), today)
-    withdrawn = billing.add_invoice(postpaid_meter, "INV-2", D("70000"), today, today)
-    billing.withdraw_invoice(withdrawn, "Issued twice")
+    meter_invoices.add_invoice(postpaid_meter, "INV-1", D("500000"), today, today)
+    meter_payments.add_payment(postpaid_meter, D("100000"), today)
+    withdrawn = meter_invoices.add_invoice(postpaid_meter, "INV-2", D("70000"), today, today)
+    meter_invoices.withdraw_invoice(withdrawn, "Issued twice")
 
     auth.login("finance")
     page = client.get("/").get_data(as_text=True)
@@ -141,8 +141,8 @@ def test_the_home_page_s_figures_are_the_sums_of_the_customers_stored_figures(cl
     for customer, invoiced, paid in ((owing, D("300000"), D("120000.25")), (overpaid, D("100000"), D("130000"))):
         meter = MeterFactory()
         meter_lifecycle.assign_meter(meter, customer, first)
-        billing.add_invoice(meter, f"INV-{customer.code}", invoiced, today, today)
-        billing.add_payment(meter, paid, today)
+        meter_invoices.add_invoice(meter, f"INV-{customer.code}", invoiced, today, today)
+        meter_payments.add_payment(meter, paid, today)
     OrderFactory(customer=owing, closing_date=first, total_price=D("2000000"))
     OrderFactory(customer=overpaid, closing_date=today, total_price=D("3000000"))
 

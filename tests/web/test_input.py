@@ -30,7 +30,7 @@ from backoffice.platform.extensions import db
 from backoffice.platform.money import BeyondLimit, MoneyError, parse_amount
 from backoffice.posting.journal import Line
 from backoffice.posting.rules import CASH
-from backoffice.services import billing, books, installation, metering, wallet
+from backoffice.services import books, installation, meter_invoices, metering, wallet
 from tests.factories import (
     CustomerFactory,
     MeterFactory,
@@ -481,7 +481,7 @@ def _dated_forms(customer, meter) -> dict:
     (``{day}`` where the date goes) and the field the date is typed in."""
     reading = db.session.get(MeterReading, metering.record_reading(meter.id, date(2026, 11, 5), D("1")))
     charged = wallet.charge(customer.id, D("10"))
-    invoice = billing.add_invoice(meter, "INV-9", D("5"), date(2026, 11, 2), date(2026, 11, 30))
+    invoice = meter_invoices.add_invoice(meter, "INV-9", D("5"), date(2026, 11, 2), date(2026, 11, 30))
     spare = MeterFactory(serial="M-2")
     return {
         "recharge": ("/customers/HOTEL/recharge", {"recharge-amount": "1", "recharge-value_date": "{day}"}),

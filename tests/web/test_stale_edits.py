@@ -26,7 +26,7 @@ from backoffice.models import (
 )
 from backoffice.platform.extensions import db
 from backoffice.reconcile.engine import run
-from backoffice.services import billing, meter_lifecycle, metering, wallet
+from backoffice.services import meter_invoices, meter_lifecycle, meter_payments, metering, wallet
 from backoffice.services.orders import delete_order, save_order
 from backoffice.services.users import change_user
 from tests.concurrency import race
@@ -125,7 +125,7 @@ def test_a_stale_pricing_row_save_is_refused_and_writes_nothing(client, finance)
 def test_a_stale_invoice_save_is_refused_and_writes_nothing(client, finance):
     customer = CustomerFactory(code="HOTEL")
     meter_lifecycle.assign_meter(meter := MeterFactory(), customer, date(2026, 11, 1))
-    invoice = billing.add_invoice(meter, "INV-1", D("500000"), date(2026, 11, 1), date(2026, 11, 30))
+    invoice = meter_invoices.add_invoice(meter, "INV-1", D("500000"), date(2026, 11, 1), date(2026, 11, 30))
     url = f"/customers/HOTEL/invoices/{invoice.id}/edit"
     save_over(
         client,
@@ -143,8 +143,8 @@ def test_a_stale_invoice_save_is_refused_and_writes_nothing(client, finance):
 def test_an_invoice_is_corrected_on_its_page_and_its_meter_and_books_follow(client, finance):
     customer = CustomerFactory(code="HOTEL")
     meter_lifecycle.assign_meter(meter := MeterFactory(), customer, date(2026, 11, 1))
-    invoice = billing.add_invoice(meter, "INV-1", D("500000"), date(2026, 11, 1), date(2026, 11, 30))
-    billing.add_invoice(meter, "INV-2", D("1"), date(2026, 11, 1), date(2026, 11, 30))
+    invoice = meter_invoices.add_invoice(meter, "INV-1", D("500000"), date(2026, 11, 1), date(2026, 11, 30))
+    meter_invoices.add_invoice(meter, "INV-2", D("1"), date(2026, 11, 1), date(2026, 11, 30))
     url = f"/customers/HOTEL/invoices/{invoice.id}/edit"
     assert f'href="{url}"' in client.get("/customers/HOTEL?tab=billing").get_data(as_text=True)
     form = opened(client, url, url)
@@ -274,7 +274,7 @@ def test_a_stale_reading_correction_is_refused_and_writes_nothing(client, financ
 
 def test_a_stale_payment_save_is_refused_and_writes_nothing(client, finance):
     meter_lifecycle.assign_meter(meter := MeterFactory(), CustomerFactory(code="HOTEL"), date(2026, 11, 1))
-    payment = billing.add_payment(meter, D("200000"), date(2026, 11, 10), "TRF-9")
+    payment = meter_payments.add_payment(meter, D("200000"), date(2026, 11, 10), "TRF-9")
     save_over(
         client,
         f"/customers/HOTEL/payments/{payment.id}/edit",
@@ -317,7 +317,7 @@ def test_a_reading_saved_and_put_back_meanwhile_still_refuses_the_form_loaded_be
 
 def test_a_payment_saved_and_put_back_meanwhile_still_refuses_the_form_loaded_before(client, finance):
     meter_lifecycle.assign_meter(meter := MeterFactory(), CustomerFactory(code="HOTEL"), date(2026, 11, 1))
-    payment = billing.add_payment(meter, D("200000"), date(2026, 11, 10), "TRF-9")
+    payment = meter_payments.add_payment(meter, D("200000"), date(2026, 11, 10), "TRF-9")
     url = f"/customers/HOTEL/payments/{payment.id}/edit"
     saved_back(client, url, {"reference": "TRF-10"}, {"reference": "TRF-9"}, {"amount": "1"}, what="payment")
     db.session.rollback()
@@ -356,13 +356,13 @@ def test_two_clerks_correcting_one_reading_at_once_the_second_is_refused(app, cl
 
 def test_two_clerks_saving_one_payment_at_once_the_second_is_refused(app, client, finance):
     meter_lifecycle.assign_meter(meter := MeterFactory(), CustomerFactory(code="HOTEL"), date(2026, 11, 1))
-    payment_id = billing.add_payment(meter, D("200000"), date(2026, 11, 10), "TRF-9").id
+    payment_id = meter_payments.add_payment(meter, D("200000"), date(2026, 11, 10), "TRF-9").id
     url = f"/customers/HOTEL/payments/{payment_id}/edit"
     b = opened(client, url, url)
     answers = []
     race(
         app,
-        lambda: billing.change_payment(db.session.get(Payment, payment_id), D("150000"), "TRF-9", version=1),
+        lambda: meter_payments.change_payment(db.session.get(Payment, payment_id), D("150000"), "TRF-9", version=1),
         lambda: answers.append(client.post(url, data=b | {"reference": "TRF-10"})),
         hold_after="commit",
     )

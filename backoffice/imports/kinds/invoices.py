@@ -42,7 +42,7 @@ from backoffice.models import (
 )
 from backoffice.platform.extensions import db
 from backoffice.platform.money import round_money, shown
-from backoffice.services import billing
+from backoffice.services import billing, meter_invoices
 
 
 def _stored_invoices(rows: list[Row]) -> dict[tuple, Row]:
@@ -108,7 +108,7 @@ def _lines_read(rows: list[Row]) -> dict[int, tuple[str, str]]:
                 )
                 break
             lines.append(
-                billing.NewLine(
+                meter_invoices.NewLine(
                     amount,
                     line.get("description") or "",
                     line.get("quantity"),
@@ -118,7 +118,7 @@ def _lines_read(rows: list[Row]) -> dict[int, tuple[str, str]]:
             )
         else:
             try:
-                billing.refuse_lines_off(
+                meter_invoices.refuse_lines_off(
                     lines, row.get("net_given", row.get("amount") if row.get("total") is None else None)
                 )
             except billing.BillingError as error:
@@ -148,9 +148,9 @@ def _invoices_vat(numbers: list[str]) -> dict[str, Decimal]:
 def _write_invoices(rows: list[Row], user: User | None) -> None:
     """The invoices, each owing what the file says it still asks: what was paid of it before the move-in and that no
     payment here pays recorded as settled in the system before (``NewInvoice.owed``)."""
-    billing.add_invoices(
+    meter_invoices.add_invoices(
         [
-            billing.NewInvoice(
+            meter_invoices.NewInvoice(
                 row["meter_id"],
                 row["number"],
                 row["amount"] if row.get("total") is None else row["total"],

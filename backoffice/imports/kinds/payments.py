@@ -36,7 +36,7 @@ from backoffice.models import (
 from backoffice.platform.extensions import db
 from backoffice.platform.roles import Role
 from backoffice.posting.rules import Kind
-from backoffice.services import billing
+from backoffice.services import meter_payments
 
 
 def _stored_payments(rows: list[Row]) -> dict[tuple, Row]:
@@ -77,9 +77,11 @@ def _invoice_meters(numbers: set[str]):
 
 
 def _write_payments(rows: list[Row], user: User | None) -> None:
-    billing.add_payments(
+    meter_payments.add_payments(
         [
-            billing.NewPayment(row["meter_id"], row["amount"], row["paid_on"], row["reference"], row["invoice_ids"])
+            meter_payments.NewPayment(
+                row["meter_id"], row["amount"], row["paid_on"], row["reference"], row["invoice_ids"]
+            )
             for row in rows
         ],
         user=user,

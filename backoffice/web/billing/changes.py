@@ -24,7 +24,7 @@ from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import db
 from backoffice.platform.i18n import named_date
 from backoffice.platform.money import shown
-from backoffice.services import ChangedMeanwhile, allocations, billing, documents
+from backoffice.services import ChangedMeanwhile, allocations, billing, documents, meter_invoices, meter_payments
 from backoffice.services.vocabulary import Kind, PeriodClosed
 from backoffice.web.customers.forms import NET_HELP, VALUE_DATE_HELP, ReallocateForm, invoice_said
 from backoffice.web.customers.page import customer_or_404, posting_of
@@ -76,7 +76,7 @@ def edit_invoice(code: str, invoice_id: int):
     form = InvoiceChangeForm(obj=invoice)
     if form.validate_on_submit():
         try:
-            changed = billing.change_invoice(
+            changed = meter_invoices.change_invoice(
                 invoice,
                 form.number.data,
                 form.amount.data,
@@ -135,7 +135,7 @@ def edit_payment(code: str, payment_id: int):
     form = PaymentChangeForm(obj=payment)
     if form.validate_on_submit():
         try:
-            billing.change_payment(
+            meter_payments.change_payment(
                 payment, form.amount.data, form.reference.data or "", version=form.version.data, user=current_user
             )
         except billing.Withdrawn as error:
@@ -169,7 +169,7 @@ def reallocate(code: str, payment_id: int):
     form.invoice_ids.choices = _reallocation_choices(customer, payment)
     if form.validate_on_submit():
         try:
-            billing.reallocate(
+            meter_payments.reallocate(
                 payment, form.invoice_ids.data, form.reason.data, version=form.version.data, user=current_user
             )
         except billing.Withdrawn as error:
@@ -190,14 +190,14 @@ def reallocate(code: str, payment_id: int):
 @requires_role(Role.ADMIN)
 @posts_once
 def withdraw_invoice(code: str, invoice_id: int):
-    return _withdraw(code, Invoice, invoice_id, billing.withdraw_invoice)
+    return _withdraw(code, Invoice, invoice_id, meter_invoices.withdraw_invoice)
 
 
 @bp.post("/payments/<int:payment_id>/withdraw")
 @requires_role(Role.ADMIN)
 @posts_once
 def withdraw_payment(code: str, payment_id: int):
-    return _withdraw(code, Payment, payment_id, billing.withdraw_payment)
+    return _withdraw(code, Payment, payment_id, meter_payments.withdraw_payment)
 
 
 def _withdraw(code: str, model, row_id: int, operation):
@@ -232,7 +232,9 @@ def _page(customer, row, *, form=None, withdraw=None, reallocation=None, refused
     connection = db.session.connection()
     allocated = (allocations.by_invoice if invoice else allocations.by_payment)(connection, [row.id]).get(row.id, [])
     if not invoice and reallocation is None:
-        reallocation = ReallocateForm(prefix="reallocate", formdata=None, version=billing.allocation_version(row.id))
+        reallocation = ReallocateForm(
+            prefix="reallocate", formdata=None, version=meter_payments.allocation_version(row.id)
+        )
         reallocation.invoice_ids.choices = _reallocation_choices(customer, row)
     if form is None:
         form = InvoiceChangeForm(obj=row) if invoice else PaymentChangeForm(obj=row)

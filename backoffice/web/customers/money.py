@@ -14,7 +14,7 @@ from sqlalchemy import select
 from backoffice.models import Customer, Meter, MeterAssignment
 from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import db
-from backoffice.services import approvals, billing, meter_lifecycle, wallet
+from backoffice.services import approvals, billing, meter_invoices, meter_lifecycle, meter_payments, wallet
 from backoffice.services.vocabulary import PeriodClosed, due_sql, meter_customer_net_sql, overpaid_sql
 from backoffice.web.customers.forms import AssignMeterForm, InvoiceForm, MovementForm, PaymentForm, invoice_said
 from backoffice.web.customers.page import customer_or_404, render_customer
@@ -120,7 +120,7 @@ def change_assignment(code: str, assignment_id: int, action: str):
 @posts_once
 def add_invoice(code: str):
     def write(form, meter, customer):
-        invoice = billing.add_invoice(
+        invoice = meter_invoices.add_invoice(
             meter, form.number.data, form.amount.data, form.issued_on.data, form.due_on.data, customer_id=customer.id
         )
         said = _("Invoice %(number)s of %(amount)s added for %(customer)s on meter %(meter)s.")
@@ -135,7 +135,7 @@ def add_payment(code: str):
     def write(form, meter, customer):
         reference = form.reference.data or ""
         try:
-            billing.add_payment(
+            meter_payments.add_payment(
                 meter,
                 form.amount.data,
                 form.paid_on.data,
@@ -146,7 +146,7 @@ def add_payment(code: str):
                 by_hand=True,
             )
         except wallet.NeedsApproval as refused:  # as the core decided under the holder's lock: asked of a second admin
-            payment = billing.NewPayment(
+            payment = meter_payments.NewPayment(
                 meter.id, form.amount.data, form.paid_on.data, reference, form.invoice_ids.data or [], customer.id
             )
             asked = approvals.ask_payment(payment, customer.id, user=current_user, reason=refused.why())

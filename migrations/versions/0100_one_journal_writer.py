@@ -26,7 +26,8 @@ Create Date: 2026-11-30 02:00:00.000000
   ``post_wallet_movements_v2`` and its types are dropped: a second writer of the journal nobody calls is one an
   attacker or a script can.
 
-All of them run with the privileges of the role that calls them; none is ``SECURITY DEFINER``.
+All of them are PL/pgSQL, so that each of their statements is planned once a connection (with a generic plan: they are
+the same whatever the batch), and run with the privileges of the role that calls them; none is ``SECURITY DEFINER``.
 """
 
 import importlib.util
@@ -94,7 +95,10 @@ FUNCTIONS = f"""
 CREATE FUNCTION journal_lines_v1(p_entries jsonb, p_lines jsonb)
 RETURNS TABLE (place integer, number bigint, account text, debit numeric, credit numeric, description text,
                stored boolean)
-LANGUAGE sql STABLE AS $$
+LANGUAGE plpgsql STABLE SET plan_cache_mode = force_generic_plan AS $$
+#variable_conflict use_column
+BEGIN
+    RETURN QUERY
     WITH entry AS (SELECT * FROM jsonb_to_recordset(p_entries) AS e({ENTRY_FIELDS}))
     SELECT l.place, l.number, btrim(coalesce(l.account, '')), coalesce(l.debit, 0), coalesce(l.credit, 0),
            coalesce(l.description, ''), false
@@ -124,11 +128,15 @@ LANGUAGE sql STABLE AS $$
            stored.credit, stored.description, true
     FROM entry AS e
     JOIN journal_lines AS stored ON stored.entry_id = e.draft_id
-    JOIN accounts AS account ON account.id = stored.account_id
+    JOIN accounts AS account ON account.id = stored.account_id;
+END
 $$;
 
 CREATE FUNCTION journal_refusal_v1(p_entries jsonb, p_lines jsonb, p_today date) RETURNS jsonb
-LANGUAGE sql STABLE AS $$
+LANGUAGE plpgsql STABLE SET plan_cache_mode = force_generic_plan AS $$
+#variable_conflict use_column
+BEGIN
+    RETURN (
     WITH entry AS (SELECT * FROM jsonb_to_recordset(p_entries) AS e({ENTRY_FIELDS})),
     line AS MATERIALIZED (
         SELECT l.*, row_number() OVER (PARTITION BY l.place ORDER BY l.stored, l.number) AS n
@@ -201,10 +209,13 @@ LANGUAGE sql STABLE AS $$
         FROM line AS l WHERE NOT EXISTS (SELECT FROM accounts AS a WHERE a.code = l.account)
         GROUP BY l.place
     )
-    SELECT found || jsonb_build_object('place', place) FROM refusal ORDER BY place, priority, n LIMIT 1
+    SELECT r.found || jsonb_build_object('place', r.place) FROM refusal AS r ORDER BY r.place, r.priority, r.n LIMIT 1
+    );
+END
 $$;
 
-CREATE FUNCTION move_account_buckets_v1(p_moves jsonb) RETURNS void LANGUAGE plpgsql AS $$
+CREATE FUNCTION move_account_buckets_v1(p_moves jsonb) RETURNS void LANGUAGE plpgsql
+SET plan_cache_mode = force_generic_plan AS $$
 DECLARE
     most CONSTANT numeric := 999999999999999999.99;
     refused text;
@@ -234,12 +245,13 @@ $$;
 
 CREATE FUNCTION post_journal_v1(
     p_entries jsonb, p_lines jsonb, p_buckets integer, p_today date, p_moment timestamptz, p_user_id integer
-) RETURNS TABLE (place integer, entry_id integer) LANGUAGE plpgsql AS $$
+) RETURNS TABLE (place integer, entry_id integer) LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan AS $$
 #variable_conflict use_column
 DECLARE
     entry_ids CONSTANT regclass := pg_get_serial_sequence('journal_entries', 'id');
     refusal jsonb;
     written jsonb;
+    moves jsonb;
 BEGIN
     -- 1. The drafts to post, locked in id order: of two admins posting or voiding one at once, the second waits, then
     --    finds it settled. Then the batch checked: the first refusal raised with its figures, nothing written.
@@ -276,27 +288,34 @@ BEGIN
         JOIN accounts AS a ON a.code = l.account
         WHERE NOT l.stored
         ORDER BY e.entry_id, l.number
+        RETURNING journal_lines.entry_id, journal_lines.account_id, journal_lines.debit, journal_lines.credit
     ), drafts_posted AS (
         UPDATE journal_entries AS d SET status = 'posted', posted_at = p_moment, posted_by_id = p_user_id
         FROM entry AS e WHERE d.id = e.draft_id
+    ), posted_lines AS (
+        SELECT l.entry_id, l.account_id, l.debit, l.credit FROM new_lines AS l
+        UNION ALL
+        SELECT s.entry_id, s.account_id, s.debit, s.credit
+        FROM journal_lines AS s JOIN entry AS e ON s.entry_id = e.draft_id
     )
-    SELECT jsonb_agg(jsonb_build_object(
-               'place', e.place, 'entry_id', e.entry_id, 'bucket', coalesce(e.bucket_key, 0) % p_buckets,
-               'posted', e.draft_id IS NOT NULL OR e.status = 'posted') ORDER BY e.place)
-    INTO written FROM entry AS e;
+    SELECT (
+               SELECT jsonb_agg(jsonb_build_object('place', e.place, 'entry_id', e.entry_id) ORDER BY e.place)
+               FROM entry AS e
+           ),
+           (
+               SELECT jsonb_agg(jsonb_build_object(
+                          'account_id', l.account_id, 'bucket', coalesce(e.bucket_key, 0) % p_buckets,
+                          'amount', CASE WHEN a.type IN ('asset', 'expense') THEN l.debit - l.credit
+                                         ELSE l.credit - l.debit END))
+               FROM posted_lines AS l
+               JOIN entry AS e ON e.entry_id = l.entry_id
+               JOIN accounts AS a ON a.id = l.account_id
+               WHERE e.draft_id IS NOT NULL OR e.status = 'posted'
+           )
+    INTO written, moves;
 
     -- 3. The accounts' buckets, last, moved by the posted entries' lines in each account's normal direction.
-    PERFORM move_account_buckets_v1(coalesce((
-        SELECT jsonb_agg(jsonb_build_object(
-                   'account_id', a.id, 'bucket', w.bucket,
-                   'amount', CASE WHEN a.type IN ('asset', 'expense') THEN l.debit - l.credit
-                                  ELSE l.credit - l.debit END))
-        FROM journal_lines_v1(p_entries, p_lines) AS l
-        JOIN jsonb_to_recordset(written) AS w(place integer, entry_id integer, bucket integer, posted boolean)
-             ON w.place = l.place
-        JOIN accounts AS a ON a.code = l.account
-        WHERE w.posted
-    ), '[]'));
+    PERFORM move_account_buckets_v1(coalesce(moves, '[]'));
 
     RETURN QUERY
     SELECT w.place, w.entry_id

@@ -14,7 +14,7 @@ from decimal import Decimal
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
-from backoffice.models.wallet import Kind
+from backoffice.models.wallet import WALLET_KINDS, Kind
 
 CASH, RECEIVABLES, CUSTOMER_DEPOSITS, OPENING_EQUITY, GAS_REVENUE = "1000", "1100", "2000", "3100", "4000"
 """The accounts the rules use (the migrations create them)."""
@@ -61,8 +61,6 @@ class Rule:
     kind: Kind
     sign: int
     """+1: the rule for a positive amount; -1: for a negative one."""
-    wallet: bool
-    """The amount moves the customer's prepaid balance."""
     total: str | None
     """The customer's total it counts towards (``customers`` column), if any."""
     month: str | None
@@ -74,22 +72,27 @@ class Rule:
     """The account of the two whose line a movement's VAT is split off, to :data:`VAT_PAYABLE` on the same side;
     ``None``: the kind carries no VAT."""
 
+    @property
+    def wallet(self) -> bool:
+        """The amount moves the customer's prepaid balance: its kind is one of the wallet's (``WALLET_KINDS``)."""
+        return self.kind in WALLET_KINDS
+
 
 RULES: tuple[Rule, ...] = (
-    Rule(Kind.RECHARGE, +1, True, "total_recharged", "total_deposits", CASH, CUSTOMER_DEPOSITS, "money deposited"),
-    Rule(Kind.CHARGE, -1, True, "total_spent", "total_purchases", CUSTOMER_DEPOSITS, GAS_REVENUE, "gas sold"),
-    Rule(Kind.ADJUSTMENT, +1, True, None, "total_deposits", GAS_REVENUE, CUSTOMER_DEPOSITS, "balance corrected up"),
-    Rule(Kind.ADJUSTMENT, -1, True, None, "total_deposits", CUSTOMER_DEPOSITS, GAS_REVENUE, "balance corrected down"),
-    Rule(Kind.REVERSAL, +1, True, "total_spent", "total_purchases", GAS_REVENUE, CUSTOMER_DEPOSITS, "a charge undone"),
-    Rule(Kind.REVERSAL, -1, True, "total_recharged", "total_deposits", CUSTOMER_DEPOSITS, CASH, "a deposit undone"),
-    Rule(Kind.OPENING, +1, True, None, "total_deposits", OPENING_EQUITY, CUSTOMER_DEPOSITS, "a balance brought in"),
-    Rule(Kind.OPENING, -1, True, None, "total_deposits", CUSTOMER_DEPOSITS, OPENING_EQUITY, "a debt brought in"),
-    Rule(Kind.INVOICE, +1, False, None, None, RECEIVABLES, GAS_REVENUE, "postpaid gas invoiced", GAS_REVENUE),
-    Rule(Kind.INVOICE, -1, False, None, None, GAS_REVENUE, RECEIVABLES, "an invoice withdrawn or reduced", GAS_REVENUE),
-    Rule(Kind.PAYMENT, +1, False, None, None, CASH, RECEIVABLES, "a postpaid payment received"),
-    Rule(Kind.PAYMENT, -1, False, None, None, RECEIVABLES, CASH, "a payment withdrawn or reduced"),
-    Rule(Kind.SETTLEMENT, +1, False, None, None, OPENING_EQUITY, RECEIVABLES, "paid in the system before"),
-    Rule(Kind.SETTLEMENT, -1, False, None, None, RECEIVABLES, OPENING_EQUITY, "a settlement withdrawn or reduced"),
+    Rule(Kind.RECHARGE, +1, "total_recharged", "total_deposits", CASH, CUSTOMER_DEPOSITS, "money deposited"),
+    Rule(Kind.CHARGE, -1, "total_spent", "total_purchases", CUSTOMER_DEPOSITS, GAS_REVENUE, "gas sold"),
+    Rule(Kind.ADJUSTMENT, +1, None, "total_deposits", GAS_REVENUE, CUSTOMER_DEPOSITS, "balance corrected up"),
+    Rule(Kind.ADJUSTMENT, -1, None, "total_deposits", CUSTOMER_DEPOSITS, GAS_REVENUE, "balance corrected down"),
+    Rule(Kind.REVERSAL, +1, "total_spent", "total_purchases", GAS_REVENUE, CUSTOMER_DEPOSITS, "a charge undone"),
+    Rule(Kind.REVERSAL, -1, "total_recharged", "total_deposits", CUSTOMER_DEPOSITS, CASH, "a deposit undone"),
+    Rule(Kind.OPENING, +1, None, "total_deposits", OPENING_EQUITY, CUSTOMER_DEPOSITS, "a balance brought in"),
+    Rule(Kind.OPENING, -1, None, "total_deposits", CUSTOMER_DEPOSITS, OPENING_EQUITY, "a debt brought in"),
+    Rule(Kind.INVOICE, +1, None, None, RECEIVABLES, GAS_REVENUE, "postpaid gas invoiced", GAS_REVENUE),
+    Rule(Kind.INVOICE, -1, None, None, GAS_REVENUE, RECEIVABLES, "an invoice withdrawn or reduced", GAS_REVENUE),
+    Rule(Kind.PAYMENT, +1, None, None, CASH, RECEIVABLES, "a postpaid payment received"),
+    Rule(Kind.PAYMENT, -1, None, None, RECEIVABLES, CASH, "a payment withdrawn or reduced"),
+    Rule(Kind.SETTLEMENT, +1, None, None, OPENING_EQUITY, RECEIVABLES, "paid in the system before"),
+    Rule(Kind.SETTLEMENT, -1, None, None, RECEIVABLES, OPENING_EQUITY, "a settlement withdrawn or reduced"),
 )
 
 _BY_KEY = {(rule.kind, rule.sign): rule for rule in RULES}

@@ -2,7 +2,7 @@
 
 A transaction registers each row of evidence it inserts, and those rows, and no others, are sealed just before it
 commits, each seal covering the one before it in its chain. What a rolled-back savepoint or transaction registered is
-forgotten with it. The listeners that do it are registered in :mod:`backoffice.posting.listeners`.
+forgotten with it. The listeners that do it are registered in :mod:`backoffice.services.listeners`.
 """
 
 from __future__ import annotations

@@ -20,6 +20,7 @@ from backoffice.models.types import Balance, Money, str_enum, utcnow
 from backoffice.models.users import User
 from backoffice.models.wallet import BalanceTransaction
 from backoffice.platform.extensions import db
+from backoffice.platform.lines import DESCRIPTION_LENGTH
 
 PENDING_ONLY = text("status = 'pending'")
 
@@ -126,10 +127,10 @@ class ApprovalRequest(db.Model):
     ``TRUNCATE`` with its own message, which a key to it would pre-empt with PostgreSQL's."""
     entry_id: Mapped[int | None] = mapped_column(ForeignKey("journal_entries.id"))
     adjustment_reason: Mapped[str | None] = mapped_column(String(40))
-    description: Mapped[str] = mapped_column(String(300), default="")
+    description: Mapped[str] = mapped_column(String(DESCRIPTION_LENGTH), default="")
     value_date: Mapped[date | None] = mapped_column(Date)
     """The value date asked for; none: the day it is approved."""
-    reason: Mapped[str] = mapped_column(String(300))
+    reason: Mapped[str] = mapped_column(String(DESCRIPTION_LENGTH))
     """Why the maker asks: what the approver reads."""
     idempotency_key: Mapped[str | None] = mapped_column(String(100), unique=True)
     entry_seal: Mapped[str | None] = mapped_column(String(64))
@@ -145,7 +146,7 @@ class ApprovalRequest(db.Model):
     requested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    rejection_reason: Mapped[str | None] = mapped_column(String(300))
+    rejection_reason: Mapped[str | None] = mapped_column(String(DESCRIPTION_LENGTH))
     result_movement_id: Mapped[int | None]
     """The wallet movement approving posted."""
     result_entry_id: Mapped[int | None] = mapped_column(ForeignKey("journal_entries.id"))

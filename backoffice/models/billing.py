@@ -28,6 +28,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from backoffice.models.customers import Customer
 from backoffice.models.types import Balance, Money, Rate, nearest_index, str_enum, trigram_index, utcnow
 from backoffice.platform.extensions import db
+from backoffice.platform.lines import DESCRIPTION_LENGTH
 from backoffice.platform.money import ZERO
 
 
@@ -97,7 +98,7 @@ class Withdrawable:
 
     withdrawn_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     withdrawn_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
-    withdrawal_reason: Mapped[str | None] = mapped_column(String(300))
+    withdrawal_reason: Mapped[str | None] = mapped_column(String(DESCRIPTION_LENGTH))
     withdrawal_entry_id: Mapped[int | None] = mapped_column(ForeignKey("journal_entries.id"), unique=True)
     entry_id: Mapped[int] = mapped_column(ForeignKey("journal_entries.id"), unique=True)
     """Its journal entry, written with it by the billing service: a row without one was not posted."""
@@ -292,7 +293,7 @@ class PaymentAllocation(db.Model):
     amount: Mapped[Decimal] = mapped_column(Money)
     how: Mapped[AllocationHow] = mapped_column(str_enum(AllocationHow, "allocation_how"))
     reverses_id: Mapped[int | None] = mapped_column(ForeignKey("payment_allocations.id"))
-    reason: Mapped[str | None] = mapped_column(String(300))
+    reason: Mapped[str | None] = mapped_column(String(DESCRIPTION_LENGTH))
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 

@@ -27,6 +27,7 @@ from sqlalchemy.orm import Mapped, column_property, mapped_column, relationship
 from backoffice.models.types import Balance, str_enum, utcnow
 from backoffice.models.users import User
 from backoffice.platform.extensions import db
+from backoffice.platform.lines import DESCRIPTION_LENGTH
 from backoffice.platform.money import ZERO
 
 
@@ -137,7 +138,7 @@ class JournalEntry(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     number: Mapped[str] = mapped_column(String(20), unique=True)
     entry_date: Mapped[date] = mapped_column(Date)
-    description: Mapped[str] = mapped_column(String(300), default="")
+    description: Mapped[str] = mapped_column(String(DESCRIPTION_LENGTH), default="")
     status: Mapped[EntryStatus] = mapped_column(str_enum(EntryStatus, "entry_status"), default=EntryStatus.DRAFT)
     source_type: Mapped[str | None] = mapped_column(String(40))
     source_id: Mapped[int | None]
@@ -166,7 +167,7 @@ class JournalLine(db.Model):
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
     debit: Mapped[Decimal] = mapped_column(Balance, default=ZERO)
     credit: Mapped[Decimal] = mapped_column(Balance, default=ZERO)
-    description: Mapped[str] = mapped_column(String(300), default="")
+    description: Mapped[str] = mapped_column(String(DESCRIPTION_LENGTH), default="")
 
     entry: Mapped[JournalEntry] = relationship(back_populates="lines")
     account: Mapped[Account] = relationship()

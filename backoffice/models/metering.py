@@ -37,6 +37,7 @@ from backoffice.models.types import Money, str_enum, utcnow
 from backoffice.models.wallet import BalanceTransaction
 from backoffice.platform.extensions import db
 from backoffice.platform.i18n import number_locale
+from backoffice.platform.lines import DESCRIPTION_LENGTH
 from backoffice.platform.money import MAX_AMOUNT, round_money, shown
 
 Volume = Numeric(18, 4, asdecimal=True)
@@ -128,7 +129,7 @@ class MeterReading(db.Model):
     reading_date: Mapped[date] = mapped_column(Date)
     volume_flow_meter: Mapped[Decimal] = mapped_column(Volume)
     """The volume stored, priced and charged, whether given as such or derived from the meter's index."""
-    note: Mapped[str] = mapped_column(String(300), default="")
+    note: Mapped[str] = mapped_column(String(DESCRIPTION_LENGTH), default="")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     version: Mapped[int] = mapped_column(server_default=text("1"))

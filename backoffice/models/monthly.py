@@ -26,6 +26,7 @@ from backoffice.models.metering import Volume
 from backoffice.models.types import Balance, str_enum, utcnow
 from backoffice.models.users import User
 from backoffice.platform.extensions import db
+from backoffice.platform.lines import DESCRIPTION_LENGTH
 
 
 class MonthlyCustomerBalance(db.Model):
@@ -68,7 +69,7 @@ class RecalculationRequest(db.Model):
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
     from_date: Mapped[date] = mapped_column(Date)
     reason: Mapped[RecalculationReason] = mapped_column(str_enum(RecalculationReason, "recalculation_reason"))
-    description: Mapped[str] = mapped_column(String(300), default="")
+    description: Mapped[str] = mapped_column(String(DESCRIPTION_LENGTH), default="")
     requested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     requested_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     done_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

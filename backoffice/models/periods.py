@@ -14,6 +14,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from backoffice.models.types import str_enum, utcnow
 from backoffice.models.users import User
 from backoffice.platform.extensions import db
+from backoffice.platform.lines import DESCRIPTION_LENGTH
 
 
 class PeriodActionKind(enum.StrEnum):
@@ -33,7 +34,7 @@ class PeriodAction(db.Model):
     """After this action, every date up to this one is closed; none: nothing is."""
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     acted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    note: Mapped[str] = mapped_column(String(300), default="")
+    note: Mapped[str] = mapped_column(String(DESCRIPTION_LENGTH), default="")
     """A close's note, a reopening's reason."""
 
     user: Mapped[User] = relationship()

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from backoffice.models.types import as_utc, str_enum, utcnow
 from backoffice.models.users import User
 from backoffice.platform.extensions import db
+from backoffice.platform.lines import DESCRIPTION_LENGTH
 
 Amount = Numeric(24, 4, asdecimal=True)
 """Stored and expected values of any checked field (money has 2 places, volumes 4), and their difference: wide
@@ -155,7 +156,7 @@ class Discrepancy(db.Model):
     difference: Mapped[Decimal] = mapped_column(Amount)
     fixed: Mapped[bool] = mapped_column(default=False)
     fixed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    reason: Mapped[str | None] = mapped_column(String(300))
+    reason: Mapped[str | None] = mapped_column(String(DESCRIPTION_LENGTH))
     """Why a fix left it as it was: its source breaks an invariant of its own, to be dealt with first."""
 
     run: Mapped[ReconciliationRun] = relationship()

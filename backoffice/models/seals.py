@@ -16,6 +16,7 @@ from backoffice.models.customers import Customer
 from backoffice.models.types import str_enum, utcnow
 from backoffice.models.users import User
 from backoffice.platform.extensions import db
+from backoffice.platform.lines import DESCRIPTION_LENGTH
 
 UNRESOLVED = text("resolution IS NULL")
 
@@ -140,7 +141,7 @@ class TamperedEvidence(db.Model):
     found_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     found_run_id: Mapped[int | None] = mapped_column(ForeignKey("reconciliation_runs.id"))
     resolution: Mapped[Resolution | None] = mapped_column(str_enum(Resolution, "evidence_resolution"))
-    reason: Mapped[str | None] = mapped_column(String(300))
+    reason: Mapped[str | None] = mapped_column(String(DESCRIPTION_LENGTH))
     resolved_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     reviewed_seal: Mapped[str | None] = mapped_column(String(64))

@@ -15,6 +15,7 @@ from backoffice.models.customers import Customer
 from backoffice.models.types import Balance, Money, str_enum, utcnow
 from backoffice.models.users import User
 from backoffice.platform.extensions import db
+from backoffice.platform.lines import DESCRIPTION_LENGTH
 
 
 class Kind(enum.StrEnum):
@@ -110,7 +111,7 @@ class BalanceTransaction(db.Model):
     order (what the customer could spend at that moment), whatever the value date."""
     reference_type: Mapped[str | None] = mapped_column(String(40))
     reference_id: Mapped[int | None]
-    description: Mapped[str] = mapped_column(String(300), default="")
+    description: Mapped[str] = mapped_column(String(DESCRIPTION_LENGTH), default="")
     reason: Mapped[str | None] = mapped_column(String(40))
     """An adjustment's :class:`AdjustmentReason`."""
     occasion: Mapped[str | None] = mapped_column(String(40))

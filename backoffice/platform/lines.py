@@ -15,6 +15,9 @@ NOT_ONE_LINE = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 UNWRITABLE = re.compile(r"[\x00\ud800-\udfff]")
 """What no text at all may hold, one line or many: a NUL character, a lone surrogate."""
 
+DESCRIPTION_LENGTH = 300
+"""What a description, a note or a reason holds, in characters: its column's width and its form field's limit."""
+
 
 class NotOneLine(ValueError):
     """A text that should be one line holds a control character or a lone surrogate; nothing was written."""
@@ -34,3 +37,9 @@ def one_line(text: str, what: str) -> str:
 def writable(text: str) -> bool:
     """Whether ``text`` can be written anywhere: no NUL character, no lone surrogate."""
     return UNWRITABLE.search(text) is None
+
+
+def described(text: str | None) -> str:
+    """``text`` as a description, a note or a reason is kept: without the spaces around it, and cut to
+    :data:`DESCRIPTION_LENGTH` (a form refuses it longer; what the application writes itself is cut)."""
+    return (text or "").strip()[:DESCRIPTION_LENGTH]

@@ -17,6 +17,7 @@ from sqlalchemy.engine import Connection
 
 from backoffice.models import WALLET_KINDS, BalanceTransaction, Customer
 from backoffice.models.types import one_of, utcnow
+from backoffice.platform.lines import described
 from backoffice.posting import closed_months, journal
 from backoffice.posting.installation import Installation
 from backoffice.posting.keys import OWN, claim, sent_before
@@ -199,7 +200,7 @@ def same_or_conflict(earlier: BalanceTransaction, movement: Movement) -> Balance
         same = (earlier.reference_type, earlier.reference_id, earlier.description) == (
             reference.type if reference else None,
             reference.id if reference else None,
-            movement.description.strip()[:300],
+            described(movement.description),
         )
     if not same:
         raise IdempotencyConflict(movement.idempotency_key)

@@ -43,6 +43,7 @@ from backoffice.evidence import sealing
 from backoffice.evidence.quarantine import Quarantined
 from backoffice.models import BUCKETS, BalanceTransaction, JournalEntry
 from backoffice.models.types import utcnow
+from backoffice.platform.lines import described
 from backoffice.platform.money import BeyondLimit
 from backoffice.posting import journal
 from backoffice.posting.installation import Installation
@@ -89,7 +90,7 @@ class WalletMovement:
             value_date=on,
             reference_type=reference.type if reference else None,
             reference_id=reference.id if reference else None,
-            description=movement.description.strip()[:300],
+            description=described(movement.description),
             reason=movement.reason,
             occasion=movement.occasion,
             reverses_id=movement.reverses_id,

@@ -33,6 +33,7 @@ from backoffice.models import (
 )
 from backoffice.models.types import utcnow
 from backoffice.platform.extensions import db
+from backoffice.platform.lines import described
 from backoffice.platform.money import BeyondLimit
 from backoffice.posting import journal
 from backoffice.posting.closed_months import PeriodClosed, refuse_if_closed
@@ -192,14 +193,14 @@ def ask_recharge(movement: Movement, *, user: User, reason: str) -> ApprovalRequ
 
 
 def ask_payment(payment: meter_payments.NewPayment, holder_id: int, *, user: User, reason: str) -> ApprovalRequest:
-    """Ask for a payment recorded by hand beyond the limit (``payment``, for ``holder_id``, as ``billing.add_payment``
-    would record it); approving records it, in the approver's transaction."""
+    """Ask for a payment recorded by hand beyond the limit (``payment``, for ``holder_id``, as
+    ``meter_payments.add_payment`` would record it); approving records it, in the approver's transaction."""
     request = ApprovalRequest(
         kind=ApprovalKind.PAYMENT,
         amount=payment.amount,
         signed_amount=payment.amount,
         customer_id=holder_id,
-        description=payment.reference.strip()[:300],
+        description=described(payment.reference),
         value_date=payment.paid_on,
         correction={
             "meter": payment.meter_id,
@@ -232,7 +233,7 @@ def adjustment_request(movement: Movement, *, user: User, reason: str) -> Approv
         description=movement.description,
         value_date=movement.value_date,
         requested_by_id=user.id,
-        reason=reason.strip()[:300],
+        reason=described(reason),
         correction=_occasion_of(movement),
     )
 
@@ -467,7 +468,7 @@ def reject(request_id: int, user: User, reason: str) -> ApprovalRequest:
             raise OwnRequest(request, "rejects")
         _refuse_tampered(request)
         request.decided_by_id, request.decided_at = decided_by, utcnow()
-        request.rejection_reason = reason.strip()[:300]
+        request.rejection_reason = described(reason)
         request.status = ApprovalStatus.REJECTED
         notices.request_decided(request)
     return request
@@ -499,7 +500,7 @@ def _ask(movement: Movement | None, request: ApprovalRequest, *, user: User, rea
         return earlier
     if request.movement_id and (earlier := wallet.reversal_asked(request.movement_id)) is not None:
         return earlier
-    request.requested_by_id, request.reason = user.id, reason.strip()[:300]
+    request.requested_by_id, request.reason = user.id, described(reason)
     try:
         with transaction() as session:
             if movement is not None:
@@ -575,7 +576,7 @@ def _request(kind: ApprovalKind, entry_id: int, *, user: User, reason: str) -> A
         entry_id=entry_id,
         description=entry.description,
         value_date=entry.entry_date if kind is ApprovalKind.JOURNAL_ENTRY else None,
-        reason=reason.strip()[:300] or entry.description,
+        reason=described(reason) or entry.description,
         requested_by_id=user.id,
     )
 

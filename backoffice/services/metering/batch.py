@@ -38,6 +38,7 @@ from backoffice.models.metering import ReadingOutOfRange
 from backoffice.models.types import given_rows, one_of, utcnow
 from backoffice.platform.extensions import db
 from backoffice.platform.i18n import named_date, number_locale
+from backoffice.platform.lines import described
 from backoffice.platform.money import format_number, unit_places
 from backoffice.posting.closed_months import PeriodClosed, last_closed_day, refuse_if_closed
 from backoffice.posting.locking import lock_customers
@@ -161,7 +162,7 @@ def _insert(connection: Connection, entries: list[Entry], examined: list[Examine
             "customer_id": found.customer_id,
             "reading_date": entry.reading_date,
             "volume_flow_meter": found.volume,
-            "note": (entry.note or "").strip()[:300],
+            "note": described(entry.note),
             "created_at": moment,
             "created_by_id": user.id if user else None,
             **found.given,

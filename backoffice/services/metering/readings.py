@@ -29,6 +29,7 @@ from backoffice.models.history import HistoryOperation, record
 from backoffice.models.types import Month, utcnow
 from backoffice.platform.extensions import db
 from backoffice.platform.i18n import named_date, number_locale
+from backoffice.platform.lines import described
 from backoffice.platform.money import format_number
 from backoffice.posting import months
 from backoffice.posting.closed_months import refuse_if_closed
@@ -102,7 +103,7 @@ def record_reading(
                 "customer_id": customer_id,
                 "reading_date": reading_date,
                 "volume_flow_meter": priced.volume_flow_meter,
-                "note": note.strip()[:300],
+                "note": described(note),
                 "created_at": utcnow(),
                 "created_by_id": user.id if user else None,
                 **given,
@@ -178,7 +179,7 @@ def _correct(connection, reading, asked: dict, user, version: int | None, approv
         .values(
             reading_date=reading_date,
             volume_flow_meter=priced.volume_flow_meter,
-            note=note.strip()[:300],
+            note=described(note),
             version=readings.c.version + 1,
             **given,
         )

@@ -32,6 +32,7 @@ from backoffice.models import (
 )
 from backoffice.models.types import as_utc
 from backoffice.platform.extensions import db
+from backoffice.platform.lines import DESCRIPTION_LENGTH
 from backoffice.platform.replica import reads
 from backoffice.services import approvals, metering, wallet
 from backoffice.web.plumbing.auth import requires_role
@@ -65,7 +66,7 @@ CSV_COLUMNS = [
 class RejectForm(FlaskForm):
     reason = StringField(
         _l("Why rejected"),
-        validators=[DataRequired(_l("Say why the request is rejected.")), Length(max=300)],
+        validators=[DataRequired(_l("Say why the request is rejected.")), Length(max=DESCRIPTION_LENGTH)],
         filters=[lambda text: text.strip() if text else text],
     )
 

@@ -23,6 +23,7 @@ from backoffice.models import Invoice, JournalEntry, MeterAssignment, Payment, R
 from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import db
 from backoffice.platform.i18n import named_date
+from backoffice.platform.lines import DESCRIPTION_LENGTH
 from backoffice.platform.money import shown
 from backoffice.services import ChangedMeanwhile, allocations, billing, documents, meter_invoices, meter_payments
 from backoffice.services.vocabulary import Kind, PeriodClosed
@@ -63,7 +64,7 @@ class WithdrawForm(FlaskForm):
         _l("Reason"),
         # Blank once stripped is no reason.
         filters=[lambda text: text.strip() if text else text],
-        validators=[DataRequired(_l("Say why it is withdrawn.")), Length(max=300)],
+        validators=[DataRequired(_l("Say why it is withdrawn.")), Length(max=DESCRIPTION_LENGTH)],
         description=_l("Kept with it."),
     )
     value_date = LocalDateField(_l("Value date"), validators=[Optional()], description=VALUE_DATE_HELP)

@@ -40,6 +40,7 @@ from backoffice.models import (
 from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import LARGEST_ROW_NUMBER, db
 from backoffice.platform.i18n import named_date
+from backoffice.platform.lines import DESCRIPTION_LENGTH
 from backoffice.platform.money import BeyondLimit, shown
 from backoffice.platform.replica import reads
 from backoffice.platform.words import WORDS
@@ -115,7 +116,7 @@ class LineForm(SubForm):
 class EntryForm(FlaskForm):
     entry_date = LocalDateField(_l("Date"), validators=[InputRequired(_l("Enter the entry's date."))])
     description = StringField(
-        _l("Description"), validators=[InputRequired(_l("Say what the entry is for.")), Length(max=300)]
+        _l("Description"), validators=[InputRequired(_l("Say what the entry is for.")), Length(max=DESCRIPTION_LENGTH)]
     )
     lines = FieldList(FormField(LineForm), min_entries=LINES_SHOWN, max_entries=50)
     idempotency_key = HiddenField()

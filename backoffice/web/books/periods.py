@@ -15,6 +15,7 @@ from backoffice.models import ApprovalRequest, ApprovalStatus, EntryStatus, Jour
 from backoffice.models.types import Month
 from backoffice.platform.extensions import db
 from backoffice.platform.i18n import named_month
+from backoffice.platform.lines import DESCRIPTION_LENGTH
 from backoffice.services import periods
 from backoffice.web.plumbing.auth import requires_role
 from backoffice.web.plumbing.forms import FlaskForm, errors_text
@@ -23,12 +24,12 @@ bp = Blueprint("periods", __name__, url_prefix="/books")
 
 
 class CloseForm(FlaskForm):
-    note = StringField(_l("Note"), validators=[Length(max=300)])
+    note = StringField(_l("Note"), validators=[Length(max=DESCRIPTION_LENGTH)])
 
 
 class ReopenForm(FlaskForm):
     reason = StringField(
-        _l("Reason"), validators=[InputRequired(_l("Say why the month is reopened.")), Length(max=300)]
+        _l("Reason"), validators=[InputRequired(_l("Say why the month is reopened.")), Length(max=DESCRIPTION_LENGTH)]
     )
 
 

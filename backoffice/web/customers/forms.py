@@ -15,6 +15,7 @@ from wtforms.widgets import CheckboxInput, ListWidget
 
 from backoffice.models import AdjustmentReason
 from backoffice.platform.clock import local_today
+from backoffice.platform.lines import DESCRIPTION_LENGTH
 from backoffice.platform.money import shown
 from backoffice.services import metering
 from backoffice.web.plumbing.choices import placeholder
@@ -36,7 +37,7 @@ class MovementForm(FlaskForm):
     """A recharge or a charge; the hidden key makes a double submit move money once."""
 
     amount = MoneyField(_l("Amount"))
-    description = StringField(_l("Description"), validators=[Length(max=300)])
+    description = StringField(_l("Description"), validators=[Length(max=DESCRIPTION_LENGTH)])
     value_date = LocalDateField(_l("Value date"), validators=[Optional()], description=VALUE_DATE_HELP)
     idempotency_key = HiddenField()
 
@@ -60,7 +61,7 @@ class AdjustForm(FlaskForm):
     )
     description = StringField(
         _l("Description"),
-        validators=[Length(max=300)],
+        validators=[Length(max=DESCRIPTION_LENGTH)],
         description=_l("Required for Other."),
     )
     value_date = LocalDateField(_l("Value date"), validators=[Optional()], description=VALUE_DATE_HELP)
@@ -144,7 +145,10 @@ class ReallocateForm(Versioned, FlaskForm):
     reason = StringField(
         _l("Reason"),
         filters=[lambda text: text.strip() if text else text],
-        validators=[InputRequired(_l("Say why the payment is applied to other invoices.")), Length(max=300)],
+        validators=[
+            InputRequired(_l("Say why the payment is applied to other invoices.")),
+            Length(max=DESCRIPTION_LENGTH),
+        ],
         description=_l("Kept with the reversal of what it paid."),
     )
 
@@ -202,7 +206,7 @@ class ReadingForm(FlaskForm):
         validators=[_needed_for("index", "replaced")],
         description=_l("The new meter's index when it was put in place; for a first reading, the index to count from."),
     )
-    note = StringField(_l("Note"), validators=[Length(max=300)])
+    note = StringField(_l("Note"), validators=[Length(max=DESCRIPTION_LENGTH)])
     # The id of the reading of the same meter and date the clerk was shown and confirmed recording another beside.
     confirm_duplicate_of = HiddenField()
 

@@ -17,6 +17,7 @@ from wtforms.validators import Length, Optional
 from backoffice.models import ApprovalRequest, ApprovalStatus, BalanceTransaction, Customer, Role
 from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import db
+from backoffice.platform.lines import DESCRIPTION_LENGTH
 from backoffice.platform.money import shown
 from backoffice.platform.words import word
 from backoffice.services import approvals, wallet
@@ -35,7 +36,9 @@ bp = Blueprint("ledger", __name__, url_prefix="/customers/<code>")
 class ReverseForm(FlaskForm):
     value_date = LocalDateField(_l("Value date"), validators=[Optional()], description=VALUE_DATE_HELP)
     description = StringField(
-        _l("Why"), validators=[Length(max=300)], description=_l("Required: every reversal says why it is made.")
+        _l("Why"),
+        validators=[Length(max=DESCRIPTION_LENGTH)],
+        description=_l("Required: every reversal says why it is made."),
     )
 
 

@@ -16,6 +16,7 @@ from backoffice.models import BalanceTransaction, Customer, CustomerPricing, Met
 from backoffice.models.metering import READING
 from backoffice.platform.extensions import db
 from backoffice.platform.i18n import named_date
+from backoffice.platform.lines import DESCRIPTION_LENGTH
 from backoffice.platform.words import word
 from backoffice.services import ChangedMeanwhile, metering
 from backoffice.services.vocabulary import PeriodClosed
@@ -38,7 +39,7 @@ class CorrectionForm(Versioned, FlaskForm):
 
     reading_date = LocalDateField(_l("Reading date"), validators=[InputRequired(_l("Enter the reading date."))])
     volume_flow_meter = DecimalNumberField(_l("Flow-meter volume (m³)"), check=metering.checked_volume)
-    note = StringField(_l("Note"), validators=[Length(max=300)])
+    note = StringField(_l("Note"), validators=[Length(max=DESCRIPTION_LENGTH)])
 
 
 @bp.post("/readings")

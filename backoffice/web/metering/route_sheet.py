@@ -22,6 +22,7 @@ from backoffice.models import MeterReading, TransactionCalculation
 from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import db
 from backoffice.platform.i18n import named_date, ngettext, number_locale
+from backoffice.platform.lines import DESCRIPTION_LENGTH
 from backoffice.services import ChangedMeanwhile, metering
 from backoffice.services.metering.batch import examine
 from backoffice.services.metering.route import (
@@ -99,7 +100,7 @@ class RowForm(FlaskForm):
     )
     digits = OptionalDecimalNumberField(_l("Digits"), check=metering.checked_digits)
     start = OptionalDecimalNumberField(_l("Start index"), check=metering.checked_start_index)
-    note = StringField(_l("Note"), validators=[Length(max=300)])
+    note = StringField(_l("Note"), validators=[Length(max=DESCRIPTION_LENGTH)])
     confirm = BooleanField(_l("Confirm"))
 
     @property

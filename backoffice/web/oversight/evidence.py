@@ -26,6 +26,7 @@ from backoffice.models import (
 )
 from backoffice.platform.extensions import db
 from backoffice.platform.i18n import ngettext
+from backoffice.platform.lines import DESCRIPTION_LENGTH
 from backoffice.platform.money import shown
 from backoffice.reconcile import evidence_review, sources
 from backoffice.reconcile.report import evidence_entity, named_entities
@@ -53,7 +54,7 @@ class ReviewForm(FlaskForm):
     )
     reason = StringField(
         _l("Why"),
-        validators=[DataRequired(_l("Say why: the review is kept with the rows.")), Length(max=300)],
+        validators=[DataRequired(_l("Say why: the review is kept with the rows.")), Length(max=DESCRIPTION_LENGTH)],
         filters=[lambda text: text.strip() if text else text],
     )
 

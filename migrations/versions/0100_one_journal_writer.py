@@ -22,12 +22,13 @@ Create Date: 2026-11-30 02:00:00.000000
   with their lines (a draft's posted as saved) and the accounts' buckets moved by the posted ones. Returns each entry's
   place and id.
 - ``post_wallet_movements_v3``: ``post_wallet_movements_v2`` reading its rules from ``posting_rules`` (a movement is
-  its own fields, nothing of the rules given by the caller) and writing its entries through ``post_journal_v1``.
+  its own fields, nothing of the rules given by the caller) and writing its entries through ``post_journal_v1``, called
+  within its one statement before the ledger rows that name the entries.
   ``post_wallet_movements_v2`` and its types are dropped: a second writer of the journal nobody calls is one an
   attacker or a script can.
 
-All of them are PL/pgSQL, so that each of their statements is planned once a connection (with a generic plan: they are
-the same whatever the batch), and run with the privileges of the role that calls them; none is ``SECURITY DEFINER``.
+All of them are PL/pgSQL, so that each of their statements is planned once a connection, and run with the privileges
+of the role that calls them; none is ``SECURITY DEFINER``.
 """
 
 import importlib.util
@@ -95,7 +96,7 @@ FUNCTIONS = f"""
 CREATE FUNCTION journal_lines_v1(p_entries jsonb, p_lines jsonb)
 RETURNS TABLE (place integer, number bigint, account text, debit numeric, credit numeric, description text,
                stored boolean)
-LANGUAGE plpgsql STABLE SET plan_cache_mode = force_generic_plan AS $$
+LANGUAGE plpgsql STABLE AS $$
 #variable_conflict use_column
 BEGIN
     RETURN QUERY
@@ -133,7 +134,7 @@ END
 $$;
 
 CREATE FUNCTION journal_refusal_v1(p_entries jsonb, p_lines jsonb, p_today date) RETURNS jsonb
-LANGUAGE plpgsql STABLE SET plan_cache_mode = force_generic_plan AS $$
+LANGUAGE plpgsql STABLE AS $$
 #variable_conflict use_column
 BEGIN
     RETURN (
@@ -214,8 +215,7 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION move_account_buckets_v1(p_moves jsonb) RETURNS void LANGUAGE plpgsql
-SET plan_cache_mode = force_generic_plan AS $$
+CREATE FUNCTION move_account_buckets_v1(p_moves jsonb) RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
     most CONSTANT numeric := 999999999999999999.99;
     refused text;
@@ -245,7 +245,7 @@ $$;
 
 CREATE FUNCTION post_journal_v1(
     p_entries jsonb, p_lines jsonb, p_buckets integer, p_today date, p_moment timestamptz, p_user_id integer
-) RETURNS TABLE (place integer, entry_id integer) LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan AS $$
+) RETURNS TABLE (place integer, entry_id integer) LANGUAGE plpgsql AS $$
 #variable_conflict use_column
 DECLARE
     entry_ids CONSTANT regclass := pg_get_serial_sequence('journal_entries', 'id');
@@ -358,7 +358,6 @@ DECLARE
     most CONSTANT numeric := 999999999999999999.99;
     row_ids CONSTANT regclass := pg_get_serial_sequence('balance_transactions', 'id');
     entry_ids CONSTANT regclass := pg_get_serial_sequence('journal_entries', 'id');
-    chained jsonb;
     refusal text;
     written balance_transactions[];
     deferred integer[];
@@ -368,14 +367,14 @@ BEGIN
     --    a rule for its kind and sign that moves a wallet; dated no later than today; its customer there and open; gas
     --    delivered not charged while tampered evidence of the customer waits for a review; no overdraft unless
     --    allowed; the balance and each total within its column. The first that fails is said with its figures, and
-    --    nothing is written. Else each movement's ledger row and entry ids are taken, in the order given, so that a
-    --    customer's rows are in the order its balances chain.
+    --    nothing is written. Else, in the same statement, each movement's journal entry posted by its rule's lines
+    --    through the journal's one writer (``post_journal_v1``, which moves the accounts' buckets), its ledger row with
+    --    its balance before and after, and each customer moved by its movements. The ids are taken in the order
+    --    given, so that a customer's rows are in the order its balances chain.
     WITH chain AS MATERIALIZED (
         SELECT b.*, c.code, c.id IS NOT NULL AS known, c.closed_at IS NULL AS open, r.kind IS NOT NULL AS ruled,
                b.signed_amount * coalesce(r.total_recharged, 0) AS total_recharged,
                b.signed_amount * coalesce(r.total_spent, 0) AS total_spent,
-               b.signed_amount * coalesce(r.total_deposits, 0) AS total_deposits,
-               b.signed_amount * coalesce(r.total_purchases, 0) AS total_purchases,
                NOT b.automatic OR NOT EXISTS (
                    SELECT 1 FROM tampered_evidence AS t WHERE t.customer_id = b.customer_id AND t.resolution IS NULL
                ) AS trusted,
@@ -407,48 +406,22 @@ BEGIN
         ) IS NOT TRUE
         ORDER BY place
         LIMIT 1
-    ), taken AS (
+    ), taken AS MATERIALIZED (
         SELECT chain.*, nextval(row_ids)::integer AS row_id, nextval(entry_ids)::integer AS entry_id
         FROM (SELECT * FROM chain WHERE NOT EXISTS (SELECT FROM failed) ORDER BY place) AS chain
-    )
-    SELECT (SELECT jsonb_agg(to_jsonb(t) ORDER BY t.place) FROM taken AS t),
-           (
-               SELECT json_build_object(
-                   'refusal', f.refusal, 'place', f.place, 'customer_id', f.customer_id, 'code', f.code,
-                   'kind', f.kind, 'amount', f.signed_amount, 'value_date', f.value_date, 'today', p_today,
-                   'available', round(f.balance_after - f.signed_amount, 2), 'needed', abs(f.signed_amount)
-               )::text
-               FROM failed AS f
-           )
-    INTO chained, refusal;
-    IF refusal IS NOT NULL THEN
-        RAISE EXCEPTION USING ERRCODE = 'WL001', MESSAGE = 'wallet movement refused', DETAIL = refusal;
-    END IF;
-
-    -- 2. Each movement's journal entry, posted by its rule's two lines, and the accounts' buckets moved by them.
-    PERFORM post_journal_v1(
-        (
-            SELECT jsonb_agg(jsonb_build_object(
-                       'place', t.place, 'id', t.entry_id, 'entry_date', t.value_date, 'status', 'posted',
-                       'source_type', 'balance_transaction', 'source_id', t.row_id, 'bucket_key', t.customer_id,
-                       'kind', t.kind, 'amount', t.signed_amount) ORDER BY t.place)
-            FROM jsonb_to_recordset(chained) AS t(
-                place bigint, entry_id integer, value_date date, row_id integer, customer_id integer, kind text,
-                signed_amount numeric
-            )
-        ),
-        '[]', p_buckets, p_today, p_moment, p_user_id
-    )
-    WHERE chained IS NOT NULL;
-
-    -- 3. Each movement's ledger row with its balance before and after, and each customer moved by its movements.
-    WITH t AS (
-        SELECT * FROM jsonb_to_recordset(chained) AS t(
-            place bigint, customer_id integer, kind text, signed_amount numeric, value_date date,
-            reference_type text, reference_id integer, description text, reason text, occasion text,
-            reverses_id integer, idempotency_key text, total_recharged numeric, total_spent numeric,
-            balance_after numeric, row_id integer, entry_id integer
-        )
+    ), journal AS MATERIALIZED (
+        SELECT posted.entry_id
+        FROM post_journal_v1(
+            (
+                SELECT jsonb_agg(jsonb_build_object(
+                           'place', t.place, 'id', t.entry_id, 'entry_date', t.value_date, 'status', 'posted',
+                           'source_type', 'balance_transaction', 'source_id', t.row_id, 'bucket_key', t.customer_id,
+                           'kind', t.kind, 'amount', t.signed_amount) ORDER BY t.place)
+                FROM taken AS t
+            ),
+            '[]', p_buckets, p_today, p_moment, p_user_id
+        ) AS posted
+        WHERE EXISTS (SELECT FROM taken)
     ), moved AS (
         UPDATE customers AS c SET
             balance = round(c.balance + s.balance, 2),
@@ -459,7 +432,7 @@ BEGIN
         FROM (
             SELECT t.customer_id, sum(t.signed_amount) AS balance, sum(t.total_recharged) AS total_recharged,
                    sum(t.total_spent) AS total_spent
-            FROM t GROUP BY t.customer_id
+            FROM taken AS t GROUP BY t.customer_id
         ) AS s
         WHERE c.id = s.customer_id
         RETURNING c.id, c.use_realtime_calculation AS realtime
@@ -469,30 +442,41 @@ BEGIN
             reference_id, description, reason, occasion, reverses_id, idempotency_key, entry_id, created_at,
             created_by_id
         )
-        SELECT row_id, customer_id, kind, abs(signed_amount), signed_amount, round(balance_after - signed_amount, 2),
-               balance_after, value_date, reference_type, reference_id, description, reason, occasion, reverses_id,
-               idempotency_key, entry_id, p_moment, p_user_id
-        FROM t ORDER BY row_id
+        SELECT t.row_id, t.customer_id, t.kind, abs(t.signed_amount), t.signed_amount,
+               round(t.balance_after - t.signed_amount, 2), t.balance_after, t.value_date, t.reference_type,
+               t.reference_id, t.description, t.reason, t.occasion, t.reverses_id, t.idempotency_key, t.entry_id,
+               p_moment, p_user_id
+        FROM taken AS t JOIN journal AS j ON j.entry_id = t.entry_id
+        ORDER BY t.row_id
         RETURNING *
     )
     SELECT (SELECT array_agg(r ORDER BY r.id) FROM ledger_rows AS r),
-           (SELECT array_agg(m.id) FROM moved AS m WHERE NOT m.realtime)
-    INTO written, deferred;
+           (SELECT array_agg(m.id) FROM moved AS m WHERE NOT m.realtime),
+           (
+               SELECT json_build_object(
+                   'refusal', f.refusal, 'place', f.place, 'customer_id', f.customer_id, 'code', f.code,
+                   'kind', f.kind, 'amount', f.signed_amount, 'value_date', f.value_date, 'today', p_today,
+                   'available', round(f.balance_after - f.signed_amount, 2), 'needed', abs(f.signed_amount)
+               )::text
+               FROM failed AS f
+           )
+    INTO written, deferred, refusal;
+    IF refusal IS NOT NULL THEN
+        RAISE EXCEPTION USING ERRCODE = 'WL001', MESSAGE = 'wallet movement refused', DETAIL = refusal;
+    END IF;
 
-    -- 4. The months, when the caller does not recalculate them: each shifted once by what its movements add; for a
-    --    customer not kept in real time, a recalculation request a movement.
+    -- 2. The months, when the caller does not recalculate them: each shifted once by what its movements add (by their
+    --    rules); for a customer not kept in real time, a recalculation request a movement.
     IF p_months AND written IS NOT NULL THEN
         IF deferred IS NOT NULL THEN
             INSERT INTO recalculation_requests (
                 customer_id, from_date, reason, description, requested_at, requested_by_id
             )
             SELECT w.customer_id, w.value_date, 'deferred', w.kind || ' #' || w.id, p_moment, p_user_id
-            FROM unnest(written) AS w
-            JOIN jsonb_to_recordset(chained) AS t(
-                row_id integer, total_deposits numeric, total_purchases numeric, delivered numeric
-            ) ON t.row_id = w.id
+            FROM unnest(written) WITH ORDINALITY AS w JOIN unnest(p_batch) AS b ON b.place = w.ordinality
+            JOIN posting_rules AS r ON r.kind = w.kind AND r.sign = sign(w.signed_amount)
             WHERE w.customer_id = ANY (deferred)
-              AND (t.total_deposits <> 0 OR t.total_purchases <> 0 OR t.delivered <> 0)
+              AND (r.total_deposits <> 0 OR r.total_purchases <> 0 OR b.delivered <> 0)
             ORDER BY w.id;
         END IF;
         PERFORM shift_customer_month_v1(
@@ -500,15 +484,16 @@ BEGIN
             json_build_object('balance_transaction_id', shifted.last_id), p_moment
         )
         FROM (
-            SELECT w.customer_id, to_char(w.value_date, 'YYYY-MM') AS year_month, sum(t.total_deposits) AS deposits,
-                   sum(t.total_purchases) AS purchases, sum(t.delivered) AS delivered, max(w.id) AS last_id
-            FROM unnest(written) AS w
-            JOIN jsonb_to_recordset(chained) AS t(
-                row_id integer, total_deposits numeric, total_purchases numeric, delivered numeric
-            ) ON t.row_id = w.id
+            SELECT w.customer_id, to_char(w.value_date, 'YYYY-MM') AS year_month,
+                   sum(w.signed_amount * r.total_deposits) AS deposits,
+                   sum(w.signed_amount * r.total_purchases) AS purchases, sum(b.delivered) AS delivered,
+                   max(w.id) AS last_id
+            FROM unnest(written) WITH ORDINALITY AS w JOIN unnest(p_batch) AS b ON b.place = w.ordinality
+            JOIN posting_rules AS r ON r.kind = w.kind AND r.sign = sign(w.signed_amount)
             WHERE NOT (w.customer_id = ANY (coalesce(deferred, '{}')))
             GROUP BY 1, 2
-            HAVING sum(t.total_deposits) <> 0 OR sum(t.total_purchases) <> 0 OR sum(t.delivered) <> 0
+            HAVING sum(w.signed_amount * r.total_deposits) <> 0 OR sum(w.signed_amount * r.total_purchases) <> 0
+                OR sum(b.delivered) <> 0
             ORDER BY 1, 2
         ) AS shifted;
     END IF;

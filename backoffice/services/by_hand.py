@@ -12,7 +12,7 @@ what a request approved by a second admin posts is not counted.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime, time
+from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -26,6 +26,7 @@ from backoffice.models import ApprovalRequest, BalanceTransaction, HandMove, Tam
 from backoffice.models.metering import READING
 from backoffice.models.types import one_of
 from backoffice.platform.clock import local_today
+from backoffice.platform.i18n import named_date
 from backoffice.platform.money import shown
 from backoffice.posting.locking import lock_customers
 from backoffice.posting.refusals import WalletError
@@ -56,12 +57,20 @@ class NeedsApproval(WalletError):
             )
         super().__init__(refusal % values)
         self.amount, self.limit, self.today, self.customer_id = abs(amount), limit, today, customer_id
+        self.day: date | None = None
+        """The day it was asked on, when not today (:func:`waited`)."""
 
     def why(self) -> str:
         """Why it waits, as a request asked for it says to its approver and its maker."""
         values = {"amount": shown(self.amount), "today": shown(self.today), "limit": shown(self.limit)}
         if not self.today:
             return _("%(amount)s is above the approval limit (%(limit)s).") % values
+        if self.day is not None and self.day != local_today():
+            said = _(
+                "%(amount)s, with the %(today)s its maker had moved by hand for the customer on %(day)s, is above the "
+                "approval limit (%(limit)s)."
+            )
+            return said % (values | {"day": named_date(self.day)})
         said = _(
             "%(amount)s, with the %(today)s its maker moved by hand for the customer today, is above the approval "
             "limit (%(limit)s)."
@@ -108,7 +117,7 @@ def waited(connection: Connection, asked: Sequence) -> dict[int, NeedsApproval]:
         return {}
     day = cast(func.timezone(current_app.config["TIMEZONE"], requests.c.requested_at), Date)
     made = (
-        select(requests.c.id, func.coalesce(func.sum(moves.c.amount), 0))
+        select(requests.c.id, func.coalesce(func.sum(moves.c.amount), 0), day)
         .outerjoin(
             moves,
             (moves.c.customer_id == requests.c.customer_id)
@@ -117,14 +126,15 @@ def waited(connection: Connection, asked: Sequence) -> dict[int, NeedsApproval]:
             & (moves.c.created_at < requests.c.requested_at),
         )
         .where(requests.c.id.in_([request.id for request in asked]))
-        .group_by(requests.c.id)
+        .group_by(requests.c.id, day)
     )
-    before = dict(connection.execute(made).all())
+    before = {request_id: (Decimal(amount), on) for request_id, amount, on in connection.execute(made)}
     found = {}
     for request in asked:
-        today = Decimal(before.get(request.id, 0))
+        today, on = before[request.id]
         if abs(request.amount) + today > limit():
             found[request.id] = NeedsApproval(request.amount, limit(), today, request.customer_id)
+            found[request.id].day = on
     return found
 
 

@@ -10,7 +10,7 @@ money is their own; a client's charge through the API is the client's.
 from __future__ import annotations
 
 import io
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
 import openpyxl
@@ -19,6 +19,7 @@ import sqlalchemy as sa
 
 from backoffice.models import (
     ApprovalKind,
+    ApprovalRequest,
     ApprovalStatus,
     BalanceTransaction,
     Customer,
@@ -29,9 +30,10 @@ from backoffice.models import (
 )
 from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import db
+from backoffice.platform.i18n import named_date
 from backoffice.services import api_clients, approvals, wallet
 from tests.approving import adjust_form, requests
-from tests.factories import UserFactory, metered_customer
+from tests.factories import UserFactory, metered_customer, past_the_guards
 from tests.logins import log_in
 from tests.pages import ENGLISH, flashes, opened, payment_form
 from tests.workers import run_worker
@@ -126,6 +128,23 @@ def test_the_approvals_page_and_my_requests_say_why_a_sliced_recharge_waits(clie
     assert waits in client.get("/approvals/mine", headers=ENGLISH).get_data(as_text=True)
     log_in(client, checker)
     assert waits in client.get("/approvals", headers=ENGLISH).get_data(as_text=True)
+
+
+def test_a_request_asked_on_an_earlier_day_says_that_day(client, held, clerks):
+    """What its maker had moved is of the day it was asked on, named as that day once it is past."""
+    clerk, _other = clerks
+    log_in(client, clerk)
+    for key in ("r-1", "r-2", "r-3"):
+        recharge(client, "20.000", key)
+    (asked,) = requests()
+    with past_the_guards() as connection:
+        for table, moment in (("approval_requests", "requested_at"), ("hand_moves", "created_at")):
+            connection.execute(sa.text(f"UPDATE {table} SET {moment} = {moment} - interval '1 day'"))
+        connection.execute(sa.text("UPDATE hand_moves SET moved_on = moved_on - 1"))
+    db.session.expire_all()
+    yesterday = named_date(local_today() - timedelta(days=1))
+    said = approvals.waits_because([db.session.get(ApprovalRequest, asked.id)])[asked.id]
+    assert f"with the Rp40.000,00 its maker had moved by hand for the customer on {yesterday}" in said
 
 
 def test_three_recharges_under_the_limit_by_command_wait_from_the_one_that_passes_it(runner, held):

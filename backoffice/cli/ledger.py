@@ -11,6 +11,7 @@ from backoffice.cli.common import VALUE_DATE, CommandError, CommandUsageError, G
 from backoffice.platform.extensions import db
 from backoffice.platform.i18n import named_date
 from backoffice.platform.money import BeyondLimit, MoneyError, format_money, read_amount, shown
+from backoffice.platform.reasons import AdjustmentReason
 from backoffice.platform.words import word
 
 
@@ -66,9 +67,6 @@ def ledger_charge(code, amount, description, idempotency_key, value_date) -> Non
     _move(wallet.charge, code, amount, value_date, description=description, idempotency_key=idempotency_key)
 
 
-ADJUSTMENT_REASONS = ("data_entry_error", "goodwill", "write_off", "other")
-
-
 @ledger.command(
     "adjust",
     context_settings=AMOUNT_ARGUMENTS,
@@ -77,7 +75,10 @@ ADJUSTMENT_REASONS = ("data_entry_error", "goodwill", "write_off", "other")
 @click.argument("code")
 @click.argument("amount")
 @click.option(
-    "--reason", type=click.Choice(ADJUSTMENT_REASONS), required=True, help="Why ('other' needs --description)."
+    "--reason",
+    type=click.Choice([reason.value for reason in AdjustmentReason]),
+    required=True,
+    help="Why ('other' needs --description).",
 )
 @click.option("--description", default="", help="What happened (required with --reason other).")
 @click.option("--idempotency-key", metavar="KEY", help="Retrying with the same key moves money once.")

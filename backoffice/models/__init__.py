@@ -99,7 +99,6 @@ from backoffice.models.targets import Target
 from backoffice.models.users import Role, User
 from backoffice.models.wallet import (
     WALLET_KINDS,
-    AdjustmentReason,
     BalanceTransaction,
     Kind,
     Occasion,
@@ -195,7 +194,6 @@ __all__ = [
     "Kind",
     "WALLET_KINDS",
     "Occasion",
-    "AdjustmentReason",
     "User",
     "charged_for_readings",
     "checked_grand_total",

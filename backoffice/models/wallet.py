@@ -7,7 +7,6 @@ import enum
 from datetime import date, datetime
 from decimal import Decimal
 
-from flask_babel import lazy_gettext as _l
 from sqlalchemy import CheckConstraint, Date, DateTime, ForeignKey, Index, String, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -55,25 +54,6 @@ class Occasion(enum.StrEnum):
     """A reviewed movement's reversal: its description is the admin's reason."""
     EVIDENCE_ACCEPTANCE = "evidence_acceptance"
     """A reviewed movement's money posted again (its reference): its description is the admin's reason."""
-
-
-class AdjustmentReason(enum.StrEnum):
-    """Why a balance was adjusted; ``other`` needs a description."""
-
-    DATA_ENTRY_ERROR = "data_entry_error"
-    GOODWILL = "goodwill"
-    WRITE_OFF = "write_off"
-    OTHER = "other"
-
-    @property
-    def label(self) -> str:
-        """The reason in the reader's language (English outside a request)."""
-        return {
-            AdjustmentReason.DATA_ENTRY_ERROR: _l("Data entry error"),
-            AdjustmentReason.GOODWILL: _l("Goodwill"),
-            AdjustmentReason.WRITE_OFF: _l("Write off"),
-            AdjustmentReason.OTHER: _l("Other"),
-        }[self]
 
 
 class BalanceTransaction(db.Model):

@@ -15,7 +15,6 @@ from sqlalchemy_continuum.utils import version_class
 
 from backoffice.evidence import quarantine, sealing, seals, verifying
 from backoffice.models import (
-    AdjustmentReason,
     AnchorRecord,
     ApprovalRequest,
     BalanceTransaction,
@@ -29,6 +28,7 @@ from backoffice.models import (
 from backoffice.models.history import HistoryOperation, record
 from backoffice.platform.databases import advisory_key
 from backoffice.platform.extensions import db
+from backoffice.platform.reasons import AdjustmentReason
 from backoffice.posting.keys import own_key
 from backoffice.posting.locking import lock_customers
 from backoffice.posting.movement import Movement, Reference

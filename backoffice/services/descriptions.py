@@ -18,7 +18,6 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import ColumnElement, ColumnOperators, String, and_, case, cast, func, literal, or_, select
 
 from backoffice.models import (
-    AdjustmentReason,
     BalanceTransaction,
     Customer,
     Invoice,
@@ -32,6 +31,7 @@ from backoffice.models.metering import READING
 from backoffice.models.types import Month
 from backoffice.platform.extensions import db
 from backoffice.platform.i18n import named_month
+from backoffice.platform.reasons import AdjustmentReason
 
 MAX_LENGTH = 300
 """A stored description's length: the old words were cut there."""

@@ -17,7 +17,6 @@ from sqlalchemy.exc import IntegrityError
 
 from backoffice.evidence import verifying
 from backoffice.models import (
-    AdjustmentReason,
     ApprovalRequest,
     ApprovalStatus,
     BalanceTransaction,
@@ -29,6 +28,7 @@ from backoffice.models.metering import READING
 from backoffice.platform.extensions import db
 from backoffice.platform.i18n import named_date
 from backoffice.platform.money import MoneyError, check_amount
+from backoffice.platform.reasons import AdjustmentReason
 from backoffice.posting.keys import clerk_key, own_key, sent_before
 from backoffice.posting.locking import lock_customers
 from backoffice.posting.movement import Movement, Reference

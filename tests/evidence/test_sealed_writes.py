@@ -13,8 +13,9 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy_continuum.utils import version_class
 
-from backoffice.models import AdjustmentReason, Order, RunMode, Seal
+from backoffice.models import Order, RunMode, Seal
 from backoffice.platform.extensions import db
+from backoffice.platform.reasons import AdjustmentReason
 from backoffice.posting.post import post
 from backoffice.reconcile import engine
 from backoffice.services import approvals, installation, wallet

@@ -11,7 +11,6 @@ import sqlalchemy as sa
 from backoffice.evidence import seals, verifying
 from backoffice.evidence.quarantine import Quarantined
 from backoffice.models import (
-    AdjustmentReason,
     BalanceTransaction,
     Customer,
     JournalEntry,
@@ -26,6 +25,7 @@ from backoffice.models import (
 from backoffice.operations import health
 from backoffice.platform.config import ConfigError, from_environment
 from backoffice.platform.extensions import db
+from backoffice.platform.reasons import AdjustmentReason
 from backoffice.reconcile import engine, evidence_review
 from backoffice.reconcile.evidence_review import ReviewError
 from backoffice.reconcile.evidence_seals import EvidenceSeals

@@ -20,7 +20,6 @@ from wtforms.validators import DataRequired, Length
 from backoffice.imports import approval, running
 from backoffice.jobs.queues import QueueUnavailable
 from backoffice.models import (
-    AdjustmentReason,
     ApprovalKind,
     ApprovalRequest,
     ApprovalStatus,
@@ -33,6 +32,7 @@ from backoffice.models import (
 from backoffice.models.types import as_utc
 from backoffice.platform.extensions import db
 from backoffice.platform.lines import DESCRIPTION_LENGTH
+from backoffice.platform.reasons import AdjustmentReason
 from backoffice.platform.replica import reads
 from backoffice.services import approvals, metering, wallet
 from backoffice.web.plumbing.auth import requires_role

@@ -13,10 +13,10 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, Optional, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from backoffice.models import AdjustmentReason
 from backoffice.platform.clock import local_today
 from backoffice.platform.lines import DESCRIPTION_LENGTH
 from backoffice.platform.money import shown
+from backoffice.platform.reasons import AdjustmentReason
 from backoffice.services import metering
 from backoffice.web.plumbing.choices import placeholder
 from backoffice.web.plumbing.fields import (

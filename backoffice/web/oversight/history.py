@@ -24,7 +24,6 @@ from wtforms.fields.core import UnboundField
 
 from backoffice.models import (
     AccountManager,
-    AdjustmentReason,
     ApprovalKind,
     ApprovalRequest,
     Customer,
@@ -48,6 +47,7 @@ from backoffice.models import (
 from backoffice.models.metering import IndexFrom
 from backoffice.models.types import Month, as_utc
 from backoffice.platform.extensions import db
+from backoffice.platform.reasons import AdjustmentReason
 from backoffice.platform.words import word
 from backoffice.web.plumbing.filters import person, role_name
 

@@ -24,12 +24,13 @@ from sqlalchemy import Select, false, or_, select
 from wtforms import StringField
 from wtforms.validators import Optional, ValidationError
 
-from backoffice.models import AdjustmentReason, ApprovalKind, Customer
+from backoffice.models import ApprovalKind, Customer
 from backoffice.models.types import folded, folded_text
 from backoffice.platform import replica
 from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import CountedPage, counted, counted_up_to, db, page_asked
 from backoffice.platform.i18n import named_date
+from backoffice.platform.reasons import AdjustmentReason
 from backoffice.platform.replica import reading
 from backoffice.platform.words import words
 from backoffice.services.exports import copied_csv, csv_cell, csv_chunks

@@ -53,26 +53,30 @@ def clerk_key(key: str | None) -> str | None:
     return key
 
 
-def sent_before(connection: Connection, key: str | None, *, maker_id: int | None, writes: str) -> int | None:
-    """The id of the row of ``writes`` (a table's name) that ``key`` wrote when its maker sent it before, or ``None``
-    for a key never sent or one of the application's own. Raises :class:`KeySentByAnother` for a key another maker
-    sent, :class:`IdempotencyConflict` for one that wrote something else."""
+def refuse_unless_theirs(connection: Connection, key: str | None, *, maker_id: int | None, writes: str) -> None:
+    """Refuse ``key`` for ``maker_id`` writing a row of ``writes`` (a table's name) when another maker sent it
+    (:class:`KeySentByAnother`) or it wrote something else (:class:`IdempotencyConflict`). What a key of theirs wrote
+    is read from the row that holds it (sealed with it), never from this table: a row here proves no write."""
     if not key or key.startswith(OWN):
-        return None
+        return
     found = connection.execute(select(sent_keys).where(sent_keys.c.key == key)).one_or_none()
     if found is None:
-        return None
+        return
     if found.maker_id != maker_id:
         raise KeySentByAnother(key, writes)
     if found.wrote != writes:
         raise IdempotencyConflict(key)
-    return found.wrote_id
+
+
+def kept(connection: Connection, key: str) -> bool:
+    """Whether ``key`` is kept as sent."""
+    return connection.scalar(select(sent_keys.c.key).where(sent_keys.c.key == key)) is not None
 
 
 def claim(connection: Connection, key: str | None, *, maker_id: int | None, writes: str, written_id: int) -> None:
     """Keep that ``key``, sent by ``maker_id``, wrote the row ``written_id`` of ``writes``, in the transaction that
     wrote it: a key another sending claimed meanwhile raises the unique key's ``IntegrityError`` (the caller looks
-    again, :func:`sent_before`). The application's own keys are not kept: the rows they write hold them."""
+    again, :func:`refuse_unless_theirs`). The application's own keys are not kept: the rows they write hold them."""
     if not key or key.startswith(OWN):
         return
     connection.execute(

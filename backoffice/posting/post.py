@@ -20,7 +20,7 @@ from backoffice.models.types import one_of, utcnow
 from backoffice.platform.lines import described
 from backoffice.posting import closed_months, journal
 from backoffice.posting.installation import Installation
-from backoffice.posting.keys import OWN, claim, sent_before
+from backoffice.posting.keys import OWN, claim, refuse_unless_theirs
 from backoffice.posting.movement import Movement
 from backoffice.posting.refusals import (
     KEY_LENGTH,
@@ -159,7 +159,7 @@ def _posted_before(connection: Connection, movement: Movement) -> Posted | None:
     key = movement.idempotency_key or None
     if key and len(key) > KEY_LENGTH:
         raise IdempotencyKeyTooLong()
-    sent_before(connection, key, maker_id=_maker(movement), writes="balance_transactions")
+    refuse_unless_theirs(connection, key, maker_id=_maker(movement), writes="balance_transactions")
     if key and (earlier := by_key(connection, key)) is not None:
         return Posted(earlier.entry_id, earlier.id, same_or_conflict(earlier, movement), repeated=True)
     return None

@@ -15,9 +15,10 @@ from decimal import Decimal
 from functools import cache
 
 from flask_babel import gettext as _
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from backoffice.models import ApprovalRequest, User
+from backoffice.models import ApprovalRequest, JournalEntry, User
 from backoffice.models.formulas import sheet_totals
 from backoffice.platform.extensions import db
 from backoffice.platform.money import round_money
@@ -35,7 +36,7 @@ from backoffice.posting.journal import (
     save_draft,
     void_draft,
 )
-from backoffice.posting.keys import claim, clerk_key, sent_before
+from backoffice.posting.keys import claim, clerk_key, kept, refuse_unless_theirs
 from backoffice.posting.movement import Movement
 from backoffice.posting.post import post as post_movement
 from backoffice.posting.refusals import IdempotencyConflict
@@ -108,6 +109,8 @@ def write_entry(
         # The same submit (or another sending of the key) wrote between our look-up and our insert.
         if key and (earlier := _written_under(key, user)) is not None:
             return earlier
+        if key and kept(db.session.connection(), key):
+            raise BooksError(str(IdempotencyConflict(key))) from None  # kept, yet no entry holds it: nothing written
         raise
 
 
@@ -119,12 +122,13 @@ def refused(lines: list[Line]) -> BooksError | None:
 
 
 def _written_under(key: str, user: User) -> Done | None:
-    """The entry a submit of ``user`` with this key wrote; refused (:class:`BooksError`) when another user sent the
-    key, or it wrote something else (``keys.sent_before``)."""
+    """The entry a submit of ``user`` with this key wrote, read from the entry that holds the key; refused
+    (:class:`BooksError`) when another user sent the key, or it wrote something else (``keys.refuse_unless_theirs``)."""
     try:
-        entry_id = sent_before(db.session.connection(), key, maker_id=user.id, writes="journal_entries")
+        refuse_unless_theirs(db.session.connection(), key, maker_id=user.id, writes="journal_entries")
     except IdempotencyConflict as refused:
         raise BooksError(str(refused)) from None
+    entry_id = db.session.scalar(select(JournalEntry.id).where(JournalEntry.idempotency_key == key))
     return Done(entry_id) if entry_id is not None else None
 
 

@@ -29,7 +29,7 @@ from backoffice.platform.extensions import db
 from backoffice.platform.i18n import named_date
 from backoffice.platform.money import MoneyError, check_amount
 from backoffice.platform.reasons import AdjustmentReason
-from backoffice.posting.keys import clerk_key, own_key, sent_before
+from backoffice.posting.keys import clerk_key, own_key, refuse_unless_theirs
 from backoffice.posting.locking import lock_customers
 from backoffice.posting.movement import Movement, Reference
 from backoffice.posting.post import Posted, by_key, post, same_or_conflict
@@ -436,9 +436,9 @@ def _refuse_beyond_the_approval_limit(connection, movement: Movement) -> None:
 def _first(connection, movement: Movement) -> BalanceTransaction | None:
     """What was posted for the movement: under its idempotency key, or as its movement's reversal
     (:func:`_reversal_posted`). A key another maker sent, or one that wrote something else, is refused
-    (``keys.sent_before``)."""
+    (``keys.refuse_unless_theirs``)."""
     maker_id = movement.user.id if movement.user is not None else None
-    sent_before(connection, movement.idempotency_key, maker_id=maker_id, writes="balance_transactions")
+    refuse_unless_theirs(connection, movement.idempotency_key, maker_id=maker_id, writes="balance_transactions")
     if movement.idempotency_key and (found := by_key(connection, movement.idempotency_key)) is not None:
         return found
     return _reversal_posted(connection, movement)

@@ -74,3 +74,21 @@ def test_a_request_s_key_is_its_maker_s_alone(makers, limit):
     with pytest.raises(wallet.IdempotencyConflict, match=ANOTHER.format(what="request")):
         approvals.ask_recharge(theirs, user=other, reason="Cash at the counter")
     assert count(ApprovalRequest) == 1
+
+
+def test_a_key_row_forged_by_sql_is_no_entry_written(makers):
+    """A row of ``sent_keys`` proves no write: answered only by the entry that holds the key, a forged row naming an
+    entry (any id, negative too) is never said to be what the key wrote."""
+    _clerk, _other, admin = makers
+    with db.engine.begin() as connection:
+        connection.execute(
+            sa.text(
+                "INSERT INTO sent_keys (key, maker_id, sent_at, wrote, wrote_id) "
+                "VALUES ('forged', :admin, now(), 'journal_entries', -5)"
+            ),
+            {"admin": admin.id},
+        )
+    lines = [Line(CASH, debit=D("2500")), Line("3000", credit=D("2500"))]
+    with pytest.raises(books.BooksError, match="already used for a different operation"):
+        books.write_entry(DAY, "Owner's money", lines, user=admin, idempotency_key="forged")
+    assert count(JournalEntry) == 0

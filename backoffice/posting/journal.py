@@ -48,6 +48,7 @@ SOURCE_NAMES = {
     "invoice": _l("invoice"),
     "payment": _l("payment"),
     "settlement": _l("settled in the system before"),
+    "tampered_evidence": _l("review of tampered evidence"),
 }
 """What posted an automatic entry, as the reader's language names it."""
 

@@ -137,6 +137,19 @@ def rule_of(kind: Kind | str, signed: Decimal) -> Rule:
         raise NoRule(f"No rule for a {kind} of {'+' if signed > 0 else '-'}{abs(signed)}.") from None
 
 
+def moving(kind: Kind | str, signed: Decimal) -> Kind:
+    """The kind whose rule posts ``signed`` between the accounts ``kind``'s rule moves: ``kind`` itself where it has a
+    rule of that sign, else the kind whose rule of that sign swaps the debit and credit of ``kind``'s other rule (a
+    recharge made smaller moves as a deposit undone). :class:`NoRule` where neither is."""
+    if (Kind(kind), 1 if signed > 0 else -1) in _BY_KEY:
+        return Kind(kind)
+    other = rule_of(kind, -signed)
+    for rule in RULES:
+        if rule.sign == (1 if signed > 0 else -1) and (rule.debit, rule.credit) == (other.credit, other.debit):
+            return rule.kind
+    raise NoRule(f"No rule moves a {kind} of {signed}.")
+
+
 def contribution(column: str, signed):
     """What a movement adds to a column it counts towards: its amount, or a statement's column of amounts."""
     return signed if column in INCOMING else -signed

@@ -3,6 +3,12 @@
 Either decision is made once per finding, vouches for the rows as they stand, and is sealed itself. It moves exactly
 the money of the wallet movements reviewed, never the wallet as a whole: it posts their reversal and, on acceptance,
 the money again as an adjustment, which waits for a second admin above the approval limit.
+
+A movement whose money was edited past the application holds another amount than the entry the books posted for it.
+The books follow the row the admin vouched for: the difference is posted first, between the accounts of the movement's
+rule (an entry of the review's, its source the finding), so that the reversal that follows takes back from the books
+exactly what it takes back from the wallet; the customer's months are written again from their movements as they now
+stand.
 """
 
 from __future__ import annotations
@@ -10,15 +16,19 @@ from __future__ import annotations
 from dataclasses import replace
 
 from flask_babel import gettext as _
-from sqlalchemy import ColumnElement, and_, func, select, update
+from sqlalchemy import ColumnElement, and_, func, or_, select, update
 from sqlalchemy_continuum.utils import version_class
 
 from backoffice.evidence import quarantine, sealing, seals, verifying
 from backoffice.models import (
+    Account,
     AnchorRecord,
     ApprovalRequest,
     BalanceTransaction,
     Customer,
+    EntryStatus,
+    JournalEntry,
+    JournalLine,
     Occasion,
     PaymentAllocation,
     Resolution,
@@ -26,13 +36,16 @@ from backoffice.models import (
     User,
 )
 from backoffice.models.history import HistoryOperation, record
+from backoffice.models.types import Month
 from backoffice.platform.databases import advisory_key
 from backoffice.platform.extensions import db
 from backoffice.platform.reasons import AdjustmentReason
+from backoffice.posting import journal, months
 from backoffice.posting.keys import own_key
 from backoffice.posting.locking import lock_customers
 from backoffice.posting.movement import Movement, Reference
 from backoffice.posting.post import post
+from backoffice.posting.rules import CUSTOMER_DEPOSITS, moving
 from backoffice.posting.sql import ledger_sums
 from backoffice.reconcile import sources
 from backoffice.reconcile.evidence_seals import SEALED_BEFORE_ANCHOR
@@ -50,6 +63,9 @@ DECISIONS = "evidence_decisions"
 findings = TamperedEvidence.__table__
 ledger = BalanceTransaction.__table__
 customers = Customer.__table__
+entries = JournalEntry.__table__
+lines = JournalLine.__table__
+accounts = Account.__table__
 
 
 class ReviewError(ValueError):
@@ -155,7 +171,12 @@ def _decide(finding_ids: list[int], resolution: Resolution, reason: str, user: U
             if (original := reviewed.get(finding.id)) is not None:
                 waiting.remove(original.id)
                 _carry(connection, original.customer_id, waiting)
+                _books_follow(connection, finding, original, reason, user)
                 _money(session, finding, original, resolution, reason, user)
+        for customer_id in held:
+            dates = [original.value_date for original in reviewed.values() if original.customer_id == customer_id]
+            if dates:
+                months.recalculate(connection, [customer_id], Month.of(min(dates)))
     return found
 
 
@@ -187,6 +208,41 @@ def _carry(connection, customer_id: int, waiting: list[int]) -> None:
         .where(customers.c.id == customer_id)
         .values({name: select(expr).where(verified).scalar_subquery() for name, expr in ledger_sums(ledger).items()})
     )
+
+
+def posted_for(movement: BalanceTransaction):
+    """What the books posted for a wallet movement, as the wallet counts it: its entries' (the one it names and those
+    that name it) credits less debits on Customer deposits, in SQL."""
+    return (
+        select(func.coalesce(func.sum(lines.c.credit - lines.c.debit), 0))
+        .select_from(lines.join(entries, entries.c.id == lines.c.entry_id).join(accounts))
+        .where(
+            or_(
+                entries.c.id == movement.entry_id,
+                and_(entries.c.source_type == "balance_transaction", entries.c.source_id == movement.id),
+            ),
+            entries.c.status == EntryStatus.POSTED.value,
+            accounts.c.code == CUSTOMER_DEPOSITS,
+        )
+        .scalar_subquery()
+    )
+
+
+def _books_follow(connection, finding, original: BalanceTransaction, reason: str, user: User) -> None:
+    """Post what the reviewed movement's row holds beyond what the books posted for it (its money edited past the
+    application), between the accounts of its rule, as the review's entry; nothing where the two agree."""
+    difference = original.signed_amount - connection.scalar(select(posted_for(original)))
+    if not difference:
+        return
+    entry = journal.Entry(
+        entry_date=installation().today(),
+        description=reason,
+        source=journal.Source(findings.name, finding.id),
+        bucket_key=original.customer_id,
+        kind=moving(original.kind, difference).value,
+        amount=difference,
+    )
+    journal.write(installation(), connection, [entry], user)
 
 
 def _money(session, finding, original: BalanceTransaction, resolution: Resolution, reason: str, user: User) -> None:

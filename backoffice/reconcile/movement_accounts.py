@@ -12,9 +12,17 @@ from functools import cached_property
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import case, func, literal, or_, select, true
 
-from backoffice.models import WALLET_KINDS, Account, BalanceTransaction, EntryStatus, JournalEntry, JournalLine
+from backoffice.models import (
+    WALLET_KINDS,
+    Account,
+    BalanceTransaction,
+    EntryStatus,
+    JournalEntry,
+    JournalLine,
+    TamperedEvidence,
+)
 from backoffice.models.types import Money
-from backoffice.posting.rules import RULES, VAT_PAYABLE, rule_of
+from backoffice.posting.rules import CUSTOMER_DEPOSITS, RULES, VAT_PAYABLE, rule_of
 from backoffice.posting.sql import rule_accounts, sign_sql
 from backoffice.reconcile.base import CheckedField, ChunkedCheck, Scope
 from backoffice.reconcile.night import sealed_since
@@ -23,6 +31,7 @@ accounts = Account.__table__
 entries = JournalEntry.__table__
 lines = JournalLine.__table__
 ledger = BalanceTransaction.__table__
+findings = TamperedEvidence.__table__
 
 RULE_ACCOUNTS = sorted({code for rule in RULES for code in (rule.debit, rule.credit)})
 """The accounts the rules move: each is compared on its own; any other account a movement's entry moves is wrong."""
@@ -63,10 +72,35 @@ source_type = entries.c.source_type
 WALLET = source_type == "balance_transaction"
 
 
+def _corrected():
+    """For an entry of a wallet movement an admin reviewed as tampered evidence, what the review posted beyond that
+    entry (the difference the row's edited money made, ``reconcile.evidence_review``): the row as it stands less it is
+    what its entry posted."""
+    reviewed = select(findings.c.row_id).where(findings.c.kind == ledger.name, findings.c.resolution.is_not(None))
+    review, line, account = entries.alias("review"), lines.alias("line"), accounts.alias("account")
+    posted = (
+        select(func.coalesce(func.sum(line.c.credit - line.c.debit), 0))
+        .select_from(
+            line.join(review, review.c.id == line.c.entry_id)
+            .join(account, account.c.id == line.c.account_id)
+            .join(findings, (review.c.source_type == findings.name) & (review.c.source_id == findings.c.id))
+        )
+        .where(
+            findings.c.kind == ledger.name,
+            findings.c.row_id == entries.c.source_id,
+            review.c.status == EntryStatus.POSTED.value,
+            account.c.code == CUSTOMER_DEPOSITS,
+        )
+        .scalar_subquery()
+    )
+    # Asked only of the few entries whose movement was reviewed: a set the statement reads once.
+    return case((entries.c.source_id.in_(reviewed), posted), else_=0)
+
+
 def _signed(per_entry, movement):
-    """The movement's signed amount by the rule table's signs."""
+    """The movement's signed amount by the rule table's signs (a reviewed wallet movement's, as its entry posted it)."""
     return case(
-        (WALLET, movement.c.signed_amount),
+        (WALLET, movement.c.signed_amount - _corrected()),
         *((source_type == billing.value, per_entry.c[f"net_{rule_of(billing, 1).debit}"]) for billing in BILLING_KINDS),
     )
 

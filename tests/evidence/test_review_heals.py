@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 from backoffice import jobs
-from backoffice.models import BalanceTransaction, Discrepancy, JobStatus, TamperedEvidence
+from backoffice.models import BalanceTransaction, Discrepancy, JobStatus, JournalEntry, TamperedEvidence
 from backoffice.operations import health
 from backoffice.platform.extensions import db
 from backoffice.services import wallet
@@ -20,8 +20,15 @@ from tests.roles import runtime_app
 
 D = Decimal
 FIRST = date(2026, 11, 20)
-EDITED = "UPDATE balance_transactions SET description = 'Edited' WHERE id = :id"
-"""A movement edited past the application, its money left as it was: its seal no longer holds."""
+EDITED = {
+    "description": "UPDATE balance_transactions SET description = 'Edited' WHERE id = :id",
+    "amount up": "UPDATE balance_transactions SET signed_amount = 5000, balance_after = balance_before + 5000"
+    " WHERE id = :id",
+    "amount down": "UPDATE balance_transactions SET signed_amount = 500, balance_after = balance_before + 500"
+    " WHERE id = :id",
+}
+"""A movement edited past the application: its words, or its money (and its balance after, as the table's constraint
+holds them), the books left as they were: its seal no longer holds."""
 
 
 def maintenance(day: date) -> set[tuple[str, int]]:
@@ -37,8 +44,11 @@ def maintenance(day: date) -> set[tuple[str, int]]:
 
 
 @pytest.mark.production_path("the runtime role")
+@pytest.mark.parametrize("edit", EDITED)
 @pytest.mark.parametrize("decision", ["reverse", "accept"])
-def test_a_movement_edited_by_sql_reviewed_as_the_runtime_role_leaves_every_check_clean(app, runtime_url, decision):
+def test_a_movement_edited_by_sql_reviewed_as_the_runtime_role_leaves_every_check_clean(
+    app, runtime_url, decision, edit
+):
     customer = CustomerFactory(code="HOTEL")
     wallet.recharge(customer, D("1000"))
     edited = wallet.recharge(customer, D("2000")).id
@@ -46,7 +56,7 @@ def test_a_movement_edited_by_sql_reviewed_as_the_runtime_role_leaves_every_chec
     UserFactory(email="admin@example.com", role="admin", password="correct horse battery")
     db.session.commit()
     with past_the_guards() as connection:
-        connection.execute(sa.text(EDITED), {"id": edited})
+        connection.execute(sa.text(EDITED[edit]), {"id": edited})
 
     with runtime_app(runtime_url) as runtime:
         found = maintenance(FIRST)
@@ -66,6 +76,11 @@ def test_a_movement_edited_by_sql_reviewed_as_the_runtime_role_leaves_every_chec
         assessed = health.assess()
         assert assessed.valid, assessed.reasons
 
+    # The books followed the row the admin vouched for: the money the edit made is posted by the review, once.
+    corrections = db.session.scalars(
+        sa.select(JournalEntry.id).where(JournalEntry.source_type == "tampered_evidence")
+    ).all()
+    assert len(corrections) == (0 if edit == "description" else 1)
     moved = db.session.scalars(
         sa.select(BalanceTransaction.signed_amount).where(BalanceTransaction.customer_id == customer.id)
     ).all()

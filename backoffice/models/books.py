@@ -93,8 +93,9 @@ Account.balance = column_property(account_balance_sql(Account.__table__.c.id))
 
 
 class PostingRule(db.Model):
-    """A row of the rule table as the database holds it (migration ``0100``), read by the journal's and the wallet's
-    posting functions: equal to ``posting.rules.RULES`` (a test holds them so); the runtime role only reads it."""
+    """A row of the rule table as the database holds it, read by the journal's and the wallet's posting functions:
+    written by every upgrade from ``posting.rules.RULES``, where the table is written once; the runtime role only
+    reads it."""
 
     __tablename__ = "posting_rules"
     __table_args__ = (

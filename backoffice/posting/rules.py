@@ -1,5 +1,8 @@
 """The rule table: what each kind of money movement does, by the sign of its amount.
 
+It is written here once. The database holds it as ``posting_rules`` for its posting functions, written from here by
+every upgrade (:func:`keep`); the checks and rebuilds read it as SQL (``posting.sql``).
+
 Each row says what the movement does to the customer's wallet, totals and month, and which account it debits and which
 it credits. The posting core, the checks and the rebuilds read it as SQL (``posting.sql``); :func:`counts` says the
 same in Python. An amount is signed as the wallet sees it (positive adds to what the customer may spend); invoices and
@@ -13,7 +16,9 @@ from decimal import Decimal
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from sqlalchemy import delete, func, insert, select
 
+from backoffice.models.books import PostingRule
 from backoffice.models.wallet import WALLET_KINDS, Kind
 
 CASH, RECEIVABLES, CUSTOMER_DEPOSITS, OPENING_EQUITY, GAS_REVENUE = "1000", "1100", "2000", "3100", "4000"
@@ -161,6 +166,38 @@ def counts(rule: Rule, signed: Decimal) -> dict[str, Decimal]:
         column: contribution(column, signed) if column in (rule.total, rule.month) else Decimal(0)
         for column in (*TOTALS, *MONTH_COLUMNS)
     }
+
+
+def rows() -> list[dict]:
+    """The rule table as the database's ``posting_rules`` holds it: a row a rule, with what its movement adds to each
+    of the customer's totals and its month's columns by unit of its signed amount (1, -1 or 0)."""
+    return [
+        {
+            "kind": rule.kind.value,
+            "sign": rule.sign,
+            "wallet": rule.wallet,
+            "debit_account": rule.debit,
+            "credit_account": rule.credit,
+            "taxed_account": rule.taxed,
+            "vat_account": VAT_PAYABLE if rule.taxed else None,
+            **{column: int(by * rule.sign) for column, by in counts(rule, Decimal(rule.sign)).items()},
+            "meaning": rule.meaning,
+        }
+        for rule in RULES
+    ]
+
+
+def keep(connection) -> None:
+    """Write ``posting_rules`` as :func:`rows` says, where it says anything else (an upgrade's last step, as the
+    owner: the runtime role only reads it)."""
+    table = PostingRule.__table__
+    if not connection.execute(select(func.to_regclass(table.name))).scalar():
+        return  # migrated to before the table
+    held = [dict(row) for row in connection.execute(select(table).order_by(table.c.kind, table.c.sign)).mappings()]
+    wanted = sorted(rows(), key=lambda row: (row["kind"], row["sign"]))
+    if held != wanted:
+        connection.execute(delete(table))
+        connection.execute(insert(table), wanted)
 
 
 def _account_cell(rule: Rule, code: str) -> str:

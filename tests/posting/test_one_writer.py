@@ -12,9 +12,12 @@ from decimal import Decimal
 
 import pytest
 import sqlalchemy as sa
+from flask_migrate import upgrade
 
+from backoffice import create_app, register_migrations
 from backoffice.models import Account, BalanceTransaction, Customer, JournalEntry, Role, RunMode
 from backoffice.platform.extensions import db
+from backoffice.posting import rules
 from backoffice.posting.journal import Line
 from backoffice.posting.rules import CASH, CUSTOMER_DEPOSITS, GAS_REVENUE, RULES, VAT_PAYABLE, counts
 from backoffice.reconcile.engine import run
@@ -90,6 +93,26 @@ def test_the_rule_table_in_the_database_is_the_application_s(app):
         )
         assert (row["taxed_account"], row["vat_account"]) == (rule.taxed, VAT_PAYABLE if rule.taxed else None)
         assert {column: row[column] * rule.sign for column in moved} == moved
+
+
+def test_an_upgrade_writes_the_rule_table_as_the_application_says_it(app):
+    """``posting_rules`` is written from ``posting.rules`` by every upgrade: a rule edited or added by the owner's SQL
+    is put back as the application says it, by the next upgrade."""
+    with db.engine.begin() as connection:
+        connection.execute(sa.text("UPDATE posting_rules SET credit_account = '4000' WHERE kind = 'recharge'"))
+        connection.execute(
+            sa.text(
+                "INSERT INTO posting_rules VALUES ('recharge', -1, true, '2000', '1000', NULL, NULL, -1, 0, -1, 0, 'x')"
+            )
+        )
+    db.session.remove()
+    migrating = create_app({"SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"], "SECRET_KEY": "test"})
+    register_migrations(migrating)
+    with migrating.app_context():
+        upgrade()
+        db.engine.dispose()
+    held = db.session.execute(sa.text("SELECT * FROM posting_rules ORDER BY kind, sign")).mappings().all()
+    assert [dict(row) for row in held] == sorted(rules.rows(), key=lambda row: (row["kind"], row["sign"]))
 
 
 def _call(sql: str, **given):

@@ -5,7 +5,8 @@ money event's kind and amount (whose lines the rule table in the database, ``pos
 post as it was saved. The function checks the batch, refuses it whole with the first thing wrong and its figures
 (nothing written), or writes the entries with their lines and moves the accounts' balances, in per-customer buckets,
 last, inside the caller's transaction: a money event and its entry commit together. Python says its refusals in the
-reader's language (:func:`refused`), and nothing else of the books.
+reader's language (:func:`refused`), and nothing else of the books: whether an entry is an accountant's (no line
+on a control account) the function says of its lines (migration ``0102``), never its caller.
 """
 
 from __future__ import annotations
@@ -111,8 +112,6 @@ class Entry:
     bucket_key: int | None = None
     """Whose money moved (a customer's id; for an invoice or a payment, the customer who held the meter), which
     chooses the bucket of the accounts' balances the entry moves; none for an entry of the company's own."""
-    manual: bool = False
-    """An accountant's entry: a line on a control account refuses it."""
     kind: str | None = None
     amount: Decimal | None = None
     tax: Decimal = Decimal(0)
@@ -133,7 +132,6 @@ class Entry:
             "reverses_id": self.reverses_id,
             "idempotency_key": self.idempotency_key,
             "bucket_key": self.bucket_key,
-            "manual": self.manual,
             "kind": self.kind,
             "amount": self.amount,
             "tax": self.tax,
@@ -276,7 +274,6 @@ def post(
     description: str,
     lines: list[Line],
     *,
-    source: Source | None = None,
     user: User | None = None,
     reverses_id: int | None = None,
     bucket_key: int | None = None,
@@ -284,18 +281,17 @@ def post(
 ) -> int:
     """Post a balanced entry within the caller's transaction; returns its id. Raises :class:`BooksError`.
 
-    An entry without a ``source`` is a manual entry: a line on a control account refuses it (:class:`ControlAccount`);
-    its ``idempotency_key`` (the form's) is unique among entries. ``bucket_key``: as :class:`Entry`'s.
+    Typed lines are an accountant's: a line on a control account refuses them (:class:`ControlAccount`), unless they
+    reverse ``reverses_id`` exactly (the function decides it). Its ``idempotency_key`` (the form's) is unique among
+    entries. ``bucket_key``: as :class:`Entry`'s.
     """
     entry = Entry(
         entry_date=entry_date,
         lines=lines,
         description=description,
-        source=source,
         reverses_id=reverses_id,
         bucket_key=bucket_key,
         idempotency_key=idempotency_key,
-        manual=source is None,
     )
     return write(installation, connection, [entry], user)[0]
 
@@ -315,7 +311,6 @@ def save_draft(
         lines=lines,
         description=description,
         draft=True,
-        manual=True,
         idempotency_key=idempotency_key,
     )
     return write(installation, connection, [entry])[0]
@@ -330,7 +325,7 @@ def post_draft(
     bucket_key: int | None = None,
 ) -> None:
     """Post a draft, if it balances and has no line on a control account (``bucket_key`` as :class:`Entry`'s)."""
-    write(installation, connection, [Entry(draft_id=entry_id, manual=True, bucket_key=bucket_key)], user)
+    write(installation, connection, [Entry(draft_id=entry_id, bucket_key=bucket_key)], user)
 
 
 def void_draft(connection: Connection, entry_id: int) -> None:

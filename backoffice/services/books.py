@@ -117,7 +117,7 @@ def write_entry(
 def refused(lines: list[Line]) -> BooksError | None:
     """What posting these lines today as a manual entry would be refused for, writing nothing; ``None``: it would
     post."""
-    entry = Entry(entry_date=installation().today(), lines=lines, manual=True)
+    entry = Entry(entry_date=installation().today(), lines=lines)
     return refusal(installation(), db.session.connection(), entry)
 
 

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from backoffice import jobs
 from backoffice.models import BUCKETS, Account, Customer, Invoice, JournalEntry, JournalLine, RunMode
 from backoffice.platform.extensions import db
+from backoffice.posting import journal
 from backoffice.posting.journal import Line
 from backoffice.posting.rules import CASH, CUSTOMER_DEPOSITS, GAS_REVENUE, RECEIVABLES
 from backoffice.reconcile.engine import discrepancies, run
@@ -29,19 +30,26 @@ def post(lines, **kwargs) -> int:
         return books.post(installation(), connection, DAY, "Test entry", lines, **kwargs)
 
 
+def recorded(kind: str, amount: str, movement_id: int) -> int:
+    """The entry of a wallet movement of ``kind`` by ``amount`` (its lines the rule table's), as the core writes it."""
+    entry = journal.Entry(
+        entry_date=DAY,
+        description="Test entry",
+        source=books.Source("balance_transaction", movement_id),
+        kind=kind,
+        amount=D(amount),
+    )
+    with db.engine.begin() as connection:
+        return journal.write(installation(), connection, [entry])[0]
+
+
 def test_the_chart_comes_with_the_migrations(app):
     assert {code: D(0) for code in ("1000", "1100", "2000", "3000", "3100", "4000", "5000")} == balances()
 
 
 def test_a_balanced_entry_moves_each_account_in_its_normal_direction(app):
-    entry_id = post(
-        [Line(CASH, debit=D("150000.00")), Line(CUSTOMER_DEPOSITS, credit=D("150000.00"))],
-        source=books.Source("balance_transaction", 7),
-    )
-    post(
-        [Line(CUSTOMER_DEPOSITS, debit=D("40000.00")), Line(GAS_REVENUE, credit=D("40000.00"))],
-        source=books.Source("balance_transaction", 8),
-    )
+    entry_id = recorded("recharge", "150000.00", 7)  # cash to customer deposits
+    recorded("charge", "-40000.00", 8)  # customer deposits to gas revenue
     moved = balances()
     assert (moved[CASH], moved[CUSTOMER_DEPOSITS], moved[GAS_REVENUE]) == (
         D("150000.00"),
@@ -136,10 +144,7 @@ def test_the_books_refuse_truncate(app, table):
 
 def test_an_unbalanced_posted_entry_is_found_and_its_accounts_not_rewritten_to_match(app):
     entry_id = post([Line(CASH, debit=D("5")), Line(GAS_REVENUE, credit=D("5"))])
-    post(
-        [Line(CUSTOMER_DEPOSITS, debit=D("7")), Line(GAS_REVENUE, credit=D("7"))],
-        source=books.Source("balance_transaction", 9),
-    )
+    recorded("charge", "-7", 9)  # customer deposits to gas revenue
     ids = dict(db.session.execute(sa.select(Account.code, Account.id)).all())
     cash, deposits = ids[CASH], ids[CUSTOMER_DEPOSITS]
     with past_the_guards() as connection:

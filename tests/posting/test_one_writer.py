@@ -22,7 +22,7 @@ from backoffice.posting.journal import Line
 from backoffice.posting.rules import CASH, CUSTOMER_DEPOSITS, GAS_REVENUE, RULES, VAT_PAYABLE, counts
 from backoffice.reconcile.engine import run
 from backoffice.services import books, meter_invoices, meter_lifecycle, meter_payments, wallet
-from tests.factories import CustomerFactory, MeterFactory, UserFactory, corrupt_bucket
+from tests.factories import CustomerFactory, MeterFactory, UserFactory, corrupt_bucket, past_the_guards
 from tests.rows import balances, count
 
 D = Decimal
@@ -156,7 +156,7 @@ def test_the_wallet_s_function_is_called_by_sql_alone(app):
 )
 def test_the_journal_s_function_refuses_by_itself_and_writes_nothing(app, lines, refusal):
     """Called by SQL, with no Python before it, the function refuses what the books refuse, with its figures."""
-    entries = [{"place": 1, "entry_date": str(DAY), "status": "posted", "manual": True}]
+    entries = [{"place": 1, "entry_date": str(DAY), "status": "posted"}]
     given = [{"place": 1, **line} for line in lines]
     with pytest.raises(sa.exc.DBAPIError) as raised:
         _call(
@@ -168,3 +168,63 @@ def test_the_journal_s_function_refuses_by_itself_and_writes_nothing(app, lines,
     assert raised.value.orig.sqlstate == "JL001"
     assert json.loads(raised.value.orig.diag.message_detail)["refusal"] == refusal
     assert count(JournalEntry) == 0 and set(balances().values()) == {D(0)}
+
+
+def _posted_by_sql(entry: dict, lines: list[dict]) -> int:
+    """The entry and its lines given to the journal's function by SQL alone; its id."""
+    return _call(
+        "SELECT entry_id FROM post_journal_v1(CAST(:entries AS jsonb), CAST(:lines AS jsonb), 64, :day, now(), NULL)",
+        entries=json.dumps([{"place": 1, "entry_date": str(DAY), "status": "posted", **entry}]),
+        lines=json.dumps([{"place": 1, **line} for line in lines]),
+        day=DAY,
+    )[0].entry_id
+
+
+ON_DEPOSITS = [{"account": CASH, "debit": "10"}, {"account": CUSTOMER_DEPOSITS, "credit": "10"}]
+"""Typed lines that move the customers' wallets' control account by hand."""
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        {"manual": False},
+        {"source_type": "balance_transaction", "source_id": 1, "manual": False},
+        {"reverses_id": "wallet"},
+        {"reverses_id": "manual, by other amounts"},
+    ],
+    ids=["said not manual", "given a source", "reversing a wallet's entry", "reversing by other amounts"],
+)
+def test_typed_lines_on_a_control_account_are_refused_whatever_the_caller_says(app, entry):
+    """Whether an entry is an accountant's is the function's to say, of its lines: typed lines on a control account
+    are refused whatever the caller calls them, but the exact reversal of an accountant's entry."""
+    customer = CustomerFactory()
+    wallet.recharge(customer, D("10"))
+    db.session.commit()
+    recharged = db.session.scalar(sa.select(JournalEntry.id).where(JournalEntry.source_type == "balance_transaction"))
+    with past_the_guards() as connection:  # an accountant's entry on the control account, from before the refusal
+        connection.execute(
+            sa.text("UPDATE journal_entries SET source_type = NULL, source_id = NULL WHERE id = :id"), {"id": recharged}
+        )
+    wallet.recharge(customer, D("10"))
+    db.session.commit()
+    sourced = db.session.scalar(
+        sa.select(JournalEntry.id)
+        .where(JournalEntry.source_type == "balance_transaction")
+        .order_by(JournalEntry.id.desc())
+    )
+    reversing = {"wallet": sourced, "manual, by other amounts": recharged}
+    if entry.get("reverses_id") in reversing:
+        entry = {"reverses_id": reversing[entry["reverses_id"]]}
+    lines = ON_DEPOSITS
+    if entry.get("reverses_id") is not None:
+        amount = "10" if entry["reverses_id"] == sourced else "9"
+        lines = [{"account": CUSTOMER_DEPOSITS, "debit": amount}, {"account": CASH, "credit": amount}]
+    before = count(JournalEntry)
+    with pytest.raises(sa.exc.DBAPIError) as raised:
+        _posted_by_sql(entry, lines)
+    assert json.loads(raised.value.orig.diag.message_detail)["refusal"] == "control"
+    assert count(JournalEntry) == before
+
+    # The exact reversal of the accountant's entry puts the account back in step.
+    undone = [{"account": CUSTOMER_DEPOSITS, "debit": "10"}, {"account": CASH, "credit": "10"}]
+    assert _posted_by_sql({"reverses_id": recharged}, undone) > 0

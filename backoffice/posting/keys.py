@@ -1,4 +1,4 @@
-"""Idempotency keys: a clerk's (or an API client's) and the application's own, which never meet.
+"""Idempotency keys: a clerk's (or a command's), an API client's and the application's own, which never meet.
 
 Both kinds share the unique key column. The application derives its keys from what it posts (approving request 7), so
 that a retry finds the first result; they start with :data:`OWN`, which a clerk's key may not, and end with an HMAC
@@ -28,6 +28,9 @@ sent_keys = SentKey.__table__
 
 OWN = "~"
 """The first character of the application's keys, and only of theirs."""
+CLIENT = "api:"
+"""The first characters of an API client's keys, and only of theirs: a client's key is kept as ``api:<client id>:``
+and the key it sent (:func:`clerk_key`), so that no user, command or other client sends one of them."""
 
 
 def own_key(installation: Installation, purpose: str, id_: int) -> str:
@@ -40,14 +43,19 @@ def keyed_digest(installation: Installation, message: str) -> str:
     return hmac.new(installation.secret_key, message.encode(), hashlib.sha256).hexdigest()
 
 
-def clerk_key(key: str | None) -> str | None:
-    """A key a clerk or a client sent, checked before anything is written: ``None`` for none; raises
-    :class:`IdempotencyKeyReserved` for one in the application's namespace, :class:`IdempotencyKeyTooLong`
-    beyond the column."""
+def clerk_key(key: str | None, *, client_id: int | None = None) -> str | None:
+    """A key a clerk, a command or a client sent, checked before anything is written, as it is kept: ``None`` for
+    none; a client's (``client_id``) in its own namespace, ``api:<client id>:<key>``, which names its maker;
+    :class:`IdempotencyKeyReserved` for anyone else's key in the application's or the clients' namespace,
+    :class:`IdempotencyKeyTooLong` beyond the column."""
     if not key:
         return None
     if key.startswith(OWN):
         raise IdempotencyKeyReserved(OWN)
+    if client_id is not None:
+        key = f"{CLIENT}{client_id}:{key}"
+    elif key.startswith(CLIENT):
+        raise IdempotencyKeyReserved(CLIENT, clients=True)
     if len(key) > KEY_LENGTH:
         raise IdempotencyKeyTooLong()
     return key

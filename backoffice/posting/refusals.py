@@ -42,14 +42,21 @@ class IdempotencyKeyTooLong(WalletError):
 
 
 class IdempotencyKeyReserved(WalletError):
-    def __init__(self, prefix: str) -> None:
-        super().__init__(
-            _(
+    """A key sent in a namespace that is not the sender's: the application's own, or (``clients``) the API clients'."""
+
+    def __init__(self, prefix: str, *, clients: bool = False) -> None:
+        if clients:
+            said = _(
+                "An idempotency key cannot start with %(prefix)s: such keys are the API clients'. Use another key.",
+                prefix=repr(prefix),
+            )
+        else:
+            said = _(
                 "An idempotency key cannot start with %(prefix)s: such keys are the application's own. Use another "
                 "key.",
                 prefix=repr(prefix),
             )
-        )
+        super().__init__(said)
 
 
 class IdempotencyConflict(WalletError):

@@ -22,6 +22,7 @@ from backoffice.models.api_clients import ApiCall, ApiClient
 from backoffice.models.metering import READING
 from backoffice.models.types import utcnow
 from backoffice.platform.extensions import db
+from backoffice.posting import keys
 from backoffice.posting.movement import Reference
 from backoffice.posting.rules import Kind
 from backoffice.services import expect_version, transaction, wallet
@@ -33,7 +34,6 @@ LONGEST_TOKEN = 200
 NAME_LENGTH = ApiClient.__table__.c.name.type.length
 KEY = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 """What a client's ``Idempotency-Key`` may be: a UUID, a hex digest, the client's own reference."""
-KEY_PREFIX = "api:"
 SERVICE_TYPE = re.compile(r"[a-z][a-z0-9_]{0,39}")
 OWN_REFERENCES = frozenset({READING, "balance_transaction", *(kind.value for kind in Kind)})
 """The references of the movements the application posts itself (a reading's charge, a reversal, an invoice): a
@@ -189,14 +189,14 @@ def charge(
     the first call posted; the key with another charge is refused (:class:`KeyUsed`)."""
     refuse_own(service_type)
     key = checked_key(key)
-    stored = f"{KEY_PREFIX}{client_id}:{key}"
     try:
         posted = wallet.charge_once(
             customer,
             amount,
             description=description,
             reference=Reference(service_type, reference),
-            idempotency_key=stored,
+            idempotency_key=key,
+            client_id=client_id,
         )
     except wallet.IdempotencyConflict:
         raise KeyUsed(key) from None
@@ -205,7 +205,7 @@ def charge(
 
 def client_key(movement: BalanceTransaction, client_id: int) -> str | None:
     """The idempotency key the client charged the movement under, as it sent it."""
-    own = f"{KEY_PREFIX}{client_id}:"
+    own = f"{keys.CLIENT}{client_id}:"
     stored = movement.idempotency_key or ""
     return stored.removeprefix(own) if stored.startswith(own) else None
 

@@ -155,13 +155,24 @@ def charge(
 
 
 def charge_once(
-    customer: Customer | int, amount: Decimal, *, description: str, reference: Reference, idempotency_key: str
+    customer: Customer | int,
+    amount: Decimal,
+    *,
+    description: str,
+    reference: Reference,
+    idempotency_key: str,
+    client_id: int,
 ) -> Posted:
-    """:func:`charge` under a key a client sent, answered with whether this call posted it: ``repeated``, the same
-    charge sent again, answered with what its first call posted; the key with another charge is refused
-    (:class:`IdempotencyConflict`)."""
+    """:func:`charge` under a key the client ``client_id`` sent (kept in its namespace, ``keys.clerk_key``), answered
+    with whether this call posted it: ``repeated``, the same charge sent again, answered with what its first call
+    posted; the key with another charge is refused (:class:`IdempotencyConflict`)."""
     movement = charge_of(
-        customer, amount, description=description, reference=reference, idempotency_key=idempotency_key
+        customer,
+        amount,
+        description=description,
+        reference=reference,
+        idempotency_key=idempotency_key,
+        client_id=client_id,
     )
     return _post(movement)
 
@@ -181,8 +192,10 @@ def _asked(
     idempotency_key: str | None = None,
     user: User | None = None,
     value_date: date | None = None,
+    client_id: int | None = None,
 ) -> Movement:
-    """A movement a clerk or a client asks for, its key checked as theirs (``keys.clerk_key``)."""
+    """A movement a clerk, a command or the client ``client_id`` asks for, its key checked as theirs
+    (``keys.clerk_key``)."""
     return Movement(
         kind=kind,
         amount=signed,
@@ -190,7 +203,7 @@ def _asked(
         value_date=value_date,
         reference=reference,
         description=description,
-        idempotency_key=clerk_key(idempotency_key),
+        idempotency_key=clerk_key(idempotency_key, client_id=client_id),
         user=user,
     )
 

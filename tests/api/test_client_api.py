@@ -114,6 +114,22 @@ def test_a_client_s_keys_are_its_own(call, hotel, issuer):
     assert balance_by_code() == D("75000.00")
 
 
+def test_a_client_s_key_as_kept_is_no_one_else_s(call, hotel, runner):
+    """A client's key is kept in its namespace (``api:<client>:<key>``): a command or a clerk sending that stored key
+    with the same charge is refused with its sentence, never answered with the client's charge, and nothing is
+    written."""
+    posted = charge(call).get_json()["charge"]
+    stored = db.session.get(BalanceTransaction, posted["id"]).idempotency_key
+    assert stored.startswith("api:") and stored.endswith(":k-1")
+    said = "cannot start with 'api:': such keys are the API clients'"
+    command = ["ledger", "charge", "HOTEL", "12500", "--description", CHARGE["description"], "--idempotency-key"]
+    ran = runner.invoke(args=[*command, stored])
+    assert ran.exit_code != 0 and said in ran.output, ran.output
+    with pytest.raises(wallet.IdempotencyKeyReserved, match=said):
+        wallet.charge(hotel, D("12500"), description=CHARGE["description"], idempotency_key=stored)
+    assert balance_by_code() == D("87500.00") and len(moved()) == 2
+
+
 def test_a_charge_sent_twice_at_once_posts_once(app, call, hotel):
     """The second call comes while the first is still posting: it waits for the customer the first holds, then is
     answered with what the first posted."""

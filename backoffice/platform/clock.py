@@ -14,6 +14,11 @@ def local_today() -> date:
     return today_in(current_app.config["TIMEZONE"])
 
 
+def local_now() -> datetime:
+    """Now in the installation's time zone, by :func:`now`: what a person reads as the moment, in its offset."""
+    return now().astimezone(ZoneInfo(current_app.config["TIMEZONE"]))
+
+
 def today_in(zone: str) -> date:
     """Today in the time zone ``zone``, by :func:`now`."""
     return now().astimezone(ZoneInfo(zone)).date()

@@ -14,6 +14,7 @@ import re
 import smtplib
 import ssl
 import unicodedata
+from email.header import Header
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr, make_msgid, parseaddr
 from urllib.parse import unquote, urlsplit
@@ -26,7 +27,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
 from backoffice.models import DocumentKind, DocumentSending, SendingOutcome
-from backoffice.models.types import utcnow
+from backoffice.platform.clock import local_now
 from backoffice.platform.extensions import db
 from backoffice.platform.i18n import named_date, named_month
 from backoffice.platform.lines import NOT_ONE_LINE
@@ -39,7 +40,11 @@ TIMEOUT = 30
 
 ONE_LINE_HEADERS = email.policy.SMTP.clone(max_line_length=998)
 """How a message is written: each header on one line up to the most a line may hold (a subject folded after
-``Subject:`` reads with a leading space in some readers)."""
+``Subject:`` reads with a leading space in some readers); a subject beyond ASCII is folded before
+(:func:`_subject_header`)."""
+ENCODED_LINE = 76
+"""The longest line of a subject written as encoded words, its folding space counted: each word at most 75
+characters."""
 
 
 class SendingError(RuntimeError):
@@ -154,13 +159,12 @@ def _message(
         )
         names = [f"{file_name(drawing.name)}.pdf" for drawing, _pdf in drawn]
     message = EmailMessage()
-    # A text stored before its column held one line (migration 0072) may hold a line end, which no header holds.
-    message["Subject"] = " ".join(NOT_ONE_LINE.sub(" ", subject).split())
+    _subject_header(message, subject)
     message["From"] = sender
     message["To"] = recipient
     if details.email:
         message["Reply-To"] = details.email
-    message["Date"] = format_datetime(utcnow())
+    message["Date"] = format_datetime(local_now())
     message["Message-ID"] = make_msgid(domain=_domain(sender))
     message.set_content(body)
     for (_drawing, pdf), name in zip(drawn, names, strict=True):
@@ -168,6 +172,19 @@ def _message(
     # After the parts are made: making them moves the message's own Content- headers onto its first part.
     message["Content-Language"] = language
     return message
+
+
+def _subject_header(message: EmailMessage, subject: str) -> None:
+    """The message's subject on one line of text (a text stored before its column held one line, migration 0072, may
+    hold a line end, which no header holds). Beyond ASCII, it is written as encoded words of at most 75 characters
+    each (RFC 2047), folded between them: the ``Header`` class folds them so; the policy's own folding loses the space
+    where it splits two of them, and written on one line it makes one encoded word of any length."""
+    one_line = " ".join(NOT_ONE_LINE.sub(" ", subject).split())
+    if one_line.isascii():
+        message["Subject"] = one_line
+        return
+    folded = Header(one_line, "utf-8", maxlinelen=ENCODED_LINE, header_name="Subject").encode(linesep="\r\n")
+    message.set_raw("Subject", folded)
 
 
 def _domain(sender: str) -> str:

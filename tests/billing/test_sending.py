@@ -118,6 +118,24 @@ def test_without_a_mail_server_or_an_issuer_s_name_nothing_is_sent_or_logged(app
     assert logged() == [] and smtp.received == []
 
 
+def test_a_subject_beyond_ascii_is_encoded_words_of_at_most_75_and_the_date_is_in_the_installation_s_zone(
+    app, client, finance, smtp, invoice
+):
+    """A Vietnamese subject is folded into encoded words each within RFC 2047's 75 characters, read back whole with
+    its spaces; the Date header carries the installation's own offset."""
+    app.config["TIMEZONE"] = "Asia/Ho_Chi_Minh"
+    issuer.save(ISSUER | {"name": "Công ty TNHH Khí đốt Sài Gòn – Chi nhánh Thủ Đức"}, version=issuer.current().version)
+    db.session.execute(sa.update(Customer).where(Customer.code == "ACME").values(language="vi"))
+    db.session.commit()
+    assert send(client, invoice).status_code == 200
+    (message,) = smtp.received
+    (raw,) = [value for name, value in message.raw_items() if name == "Subject"]
+    words = re.findall(r"=\?[^?]+\?[bBqQ]\?[^?]*\?=", raw)
+    assert len(words) > 1 and max(len(word) for word in words) <= 75
+    assert message["Subject"] == "Hóa đơn INV-11 tháng 11 năm 2026 từ Công ty TNHH Khí đốt Sài Gòn – Chi nhánh Thủ Đức"
+    assert message["Date"].datetime.utcoffset().total_seconds() == 7 * 3600
+
+
 def test_a_server_that_does_not_answer_is_logged_refused(app, client, finance, invoice):
     app.config["SMTP_URL"] = "smtp://127.0.0.1:9"  # nothing listens there
     response = send(client, invoice)

@@ -29,6 +29,7 @@ from backoffice.platform.extensions import db
 from backoffice.reconcile.engine import run
 from backoffice.services import billing, customers, meter_invoices, meter_lifecycle, meter_payments, metering, wallet
 from backoffice.services.metering.tariff import Tariff, change_tariff
+from backoffice.web.oversight import history
 from tests.factories import CustomerFactory, OrderFactory, TargetFactory, corrupt, unit_of_work
 from tests.pages import shown as text
 
@@ -63,6 +64,16 @@ def order_form(order: Order, **overrides) -> dict:
         "version": str(order.version),
     }
     return data | overrides
+
+
+@pytest.mark.parametrize("kind", sorted(history.KINDS))
+def test_every_field_of_a_history_is_said_by_a_label_never_by_its_column_s_name(app, kind):
+    """A version's fields are named as their record's forms or the history's own labels name them, in the reader's
+    language: none by its column's name ("Logo type", "Logo sha256")."""
+    model = history.KINDS[kind].model
+    labels = history.labels_of(model)
+    columns = [column.name for column in version_class(model).__table__.columns if column.name not in history.HIDDEN]
+    assert [name for name in columns if not str(labels.get(name) or "")] == []
 
 
 def test_editing_an_order_records_who_and_each_value_before_and_after(client, finance):

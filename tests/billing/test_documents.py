@@ -119,6 +119,24 @@ def test_an_invoice_of_a_meter_without_readings_bills_the_gas_supplied_as_one_li
     assert 'id="invoice-total"><strong>Rp300.000,00' in page
 
 
+@pytest.mark.parametrize(("status", "said"), [("zero_rated", "PPN 0 % (tarif PPN 0%)"), (None, "PPN 0 %")])
+def test_an_invoice_that_charged_no_vat_prints_its_base_its_vat_at_0_and_its_total(
+    client, finance, app, tmp_path, status, said
+):
+    """A zero-rated customer's invoice, and one charged no VAT (no rate in force), print their base (DPP), their VAT
+    with its rate, 0 %, and why, and their total: never the amount alone."""
+    issuer.save(ISSUER, version=None)
+    customer = CustomerFactory(code="NOL", name="Nol Industri", language="id", tax_status=status)
+    meter = MeterFactory(serial="M-NOL")
+    meter_lifecycle.assign_meter(meter, customer, date(2026, 9, 1))
+    invoice = meter_invoices.add_invoice(meter, "NOL-1", D("300000"), date(2026, 10, 1), date(2026, 10, 15))
+    assert invoice.vat is None
+    text = " ".join(pdf_text(client.get(f"/customers/NOL/invoices/{invoice.id}.pdf").get_data(), tmp_path).split())
+    assert "DPP Rp300.000,00" in text and f"{said} Rp0,00" in text and "Total Rp300.000,00" in text
+    page = " ".join(client.get(f"/customers/NOL/invoices/{invoice.id}/print").get_data(as_text=True).split())
+    assert 'id="invoice-net">Rp300.000,00' in page and 'id="invoice-vat">Rp0,00' in page
+
+
 def test_the_invoice_bills_the_readings_since_the_meter_s_previous_invoice(client, finance, billed):
     meter = billed["invoice"].meter
     metering.record_reading(meter.id, date(2026, 11, 5), D("10"))

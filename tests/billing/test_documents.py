@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
@@ -41,14 +41,19 @@ def speaks(language: str) -> None:
     db.session.commit()
 
 
-def pdf_text(body: bytes, tmp_path, name: str = "document") -> str:
+def pdf_pages(body: bytes, tmp_path) -> list[str]:
+    """Each page's text of the PDF, as pdftotext reads it."""
+    return pdf_text(body, tmp_path, keep_pages=True).split("\f")[:-1]
+
+
+def pdf_text(body: bytes, tmp_path, name: str = "document", *, keep_pages: bool = False) -> str:
     """What a reader copies out of the PDF, as pdftotext reads it."""
     if shutil.which("pdftotext") is None:
         require_service("poppler-utils", "Debian's poppler-utils package is not installed")
     path = tmp_path / f"{name}.pdf"
     path.write_bytes(body)
     found = subprocess.run(["pdftotext", "-layout", str(path), "-"], check=True, capture_output=True, text=True)
-    return " ".join(found.stdout.split())
+    return found.stdout if keep_pages else " ".join(found.stdout.split())
 
 
 def pdf_info(body: bytes, tmp_path, tool: str) -> str:
@@ -135,6 +140,30 @@ def test_an_invoice_that_charged_no_vat_prints_its_base_its_vat_at_0_and_its_tot
     assert "DPP Rp300.000,00" in text and f"{said} Rp0,00" in text and "Total Rp300.000,00" in text
     page = " ".join(client.get(f"/customers/NOL/invoices/{invoice.id}/print").get_data(as_text=True).split())
     assert 'id="invoice-net">Rp300.000,00' in page and 'id="invoice-vat">Rp0,00' in page
+
+
+def test_how_to_pay_is_never_split_across_pages(client, finance, tmp_path):
+    """However many readings push it down, an invoice's "How to pay" (its heading, the reference and every bank
+    account) is printed whole on one page: no bank line is left alone on the next."""
+    banks = [f"Bank {n} 123-00-0456789-{n} a.n. PT Gas Nusantara" for n in range(4)]
+    issuer.save(ISSUER | {"bank_accounts": "\n".join(banks)}, version=None)
+    pages_of_section = set()
+    for count in range(2, 13, 2):
+        customer = CustomerFactory(code=f"C{count}", language="id")
+        meter = MeterFactory(serial=f"M-{count}")
+        meter_lifecycle.assign_meter(meter, customer, date(2026, 1, 1))
+        metering.set_pricing(customer.id, date(2026, 1, 1), D("7500.00"), D("1.020000"))
+        wallet.recharge(customer, D("900000000"), value_date=date(2026, 1, 1))
+        for week in range(count):
+            metering.record_reading(meter.id, date(2026, 1, 2) + timedelta(weeks=week), D("10"))
+        invoice = meter_invoices.add_invoice(meter, f"I-{count}", D("1000000"), date(2026, 11, 1), date(2026, 11, 15))
+        body = client.get(f"/customers/C{count}/invoices/{invoice.id}.pdf").get_data()
+        pages = pdf_pages(body, tmp_path)
+        holding = [n for n, page in enumerate(pages) if "Cara membayar" in page or any(bank in page for bank in banks)]
+        assert len(holding) == 1, (count, holding)
+        assert all(bank in pages[holding[0]] for bank in banks) and "Cara membayar" in pages[holding[0]]
+        pages_of_section.add(holding[0])
+    assert pages_of_section == {0, 1}  # the readings pushed the section across the page's end
 
 
 def test_the_invoice_bills_the_readings_since_the_meter_s_previous_invoice(client, finance, billed):

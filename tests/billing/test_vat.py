@@ -283,6 +283,7 @@ def test_the_tax_register_lists_the_month_s_invoices_and_downloads_them(client, 
     rows = shown(page)
     assert "INV-A" in rows and "INV-B" in rows and "INV-C" in rows and "INV-OCT" not in rows
     assert "01.234.567.8-901.000" in rows and "exempt from VAT" in rows
+    assert "None" not in rows  # the exempt school has no tax number: its cell is blank
     assert re.search(r'id="register-vat">Rp110\.000,00<', page.text)
     assert re.search(r'id="register-total">Rp1\.610\.000,00<', page.text)
 

@@ -39,6 +39,9 @@ def init_app(app: Flask) -> None:
     from backoffice.reconcile.wording import field_label, fields_said
 
     app.context_processor(_page_notation)
+    # A value that is not there is written as nothing, never as "None": a column a record leaves empty (an exempt
+    # customer's tax number) reads blank wherever a page or a document prints it.
+    app.jinja_env.finalize = _nothing_for_none
     app.add_template_filter(_page_money, "money")
     app.add_template_filter(_page_date, "local_date")
     app.add_template_filter(_page_datetime, "local_datetime")
@@ -125,6 +128,10 @@ def quantity(context: Context, value: Decimal | None) -> str:
     if value is None:
         return ""
     return format_number(value, _of(context).locale, "#,##0.######")
+
+
+def _nothing_for_none(value):
+    return "" if value is None else value
 
 
 @pass_context

@@ -124,16 +124,22 @@ def waits_for_approval(record: Import, kind: ImportKind, checked: Checked, user:
             "rows": checked.good,
             "largest": f"{checked.largest:.2f}",
         }
-        reason = _(
-            "Import #%(id)s of %(file)s: %(rows)s rows moving %(total)s by hand, the largest %(largest)s.",
-            id=record.id,
-            file=record.filename,
-            rows=checked.good,
-            total=shown(checked.moved),
-            largest=shown(checked.largest),
-        )
+        reason = said_import(record.id, facts, checked.moved)
         asked = approvals.ask_import(record.id, facts, total=checked.moved, user=user, reason=reason)
     return WAITING % {"request": asked.id}
+
+
+def said_import(import_id: int, facts: dict, total: Decimal) -> str:
+    """Why an import was asked for, from its request's facts, in the reader's language: its file, its rows, what they
+    move by hand in all and the largest of them."""
+    return _(
+        "Import #%(id)s of %(file)s: %(rows)s rows moving %(total)s by hand, the largest %(largest)s.",
+        id=import_id,
+        file=facts.get("file", ""),
+        rows=facts.get("rows", 0),
+        total=shown(total),
+        largest=shown(Decimal(str(facts.get("largest", 0)))),
+    )
 
 
 def _as_approved(request, record: Import, checked: Checked) -> bool:

@@ -26,7 +26,7 @@ from backoffice.platform.extensions import db
 from backoffice.posting.rules import Kind
 from tests.factories import CustomerFactory, UserFactory
 from tests.logins import log_in
-from tests.pages import ENGLISH, opened
+from tests.pages import ENGLISH, INDONESIAN, opened
 from tests.workers import run_worker
 
 
@@ -99,11 +99,18 @@ def test_an_import_of_openings_beyond_the_limit_waits_whole_for_a_second_admin(
     assert client.post(url, data=opened(client, "/approvals", url)).status_code == 403
     assert openings() == []
 
+    # Asked in English by the command, it is said in the reader's language, from its facts, dated by its rows.
+    indonesian = " ".join(client.get("/approvals", headers=INDONESIAN).get_data(as_text=True).split())
+    assert f"Impor #{record.id} dari saldo.csv: {len(rows)} baris memindahkan" in indonesian
+    assert "rows moving" not in indonesian and "hari disetujui" not in indonesian
+
     log_in(client, checker)
     approved = client.post(url, data=opened(client, "/approvals", url))
     assert approved.status_code == 302 and approved.location.endswith(f"/imports/{record.id}")
     done = db.session.get(Import, record.id)
     assert done.status == ImportStatus.DONE, done.error
+    decided = " ".join(client.get("/approvals", headers=ENGLISH).get_data(as_text=True).split())
+    assert f"import #{record.id} let run" in decided and "JE-None" not in decided
     assert sorted(abs(o.signed_amount) for o in openings()) == sorted(
         abs(Decimal(amount.replace(".", ""))) for _code, amount in rows
     )

@@ -83,8 +83,13 @@ def _pending_approvals() -> dict:
 
 def _why(request: ApprovalRequest) -> str:
     """Why a request was asked, in the reader's language: a held source correction says what it does (it waits
-    because of what it gives back), any other request its requester's words."""
-    return metering.said_request(request) if request.kind.corrects_source else request.reason
+    because of what it gives back), an import what its rows move (from its facts), any other request its
+    requester's words."""
+    if request.kind.corrects_source:
+        return metering.said_request(request)
+    if request.kind is ApprovalKind.IMPORT and request.correction:
+        return approval.said_import(request.correction["import"], request.correction, request.amount)
+    return request.reason
 
 
 @bp.get("")
@@ -283,9 +288,14 @@ def _page(request_id: int | None = None, error: str | None = None, form: RejectF
 
 
 def _result(request: ApprovalRequest) -> str:
-    """What approving posted: a wallet movement and its entry, or an entry; a source correction was applied."""
+    """What approving posted: a wallet movement and its entry, or an entry; a source correction was applied; an
+    import let run (its rows post as it writes them); a payment recorded."""
     if request.kind.corrects_source:
         return _("applied")
+    if request.kind is ApprovalKind.IMPORT:
+        return _("import #%(id)s let run", id=(request.correction or {}).get("import"))
+    if request.kind is ApprovalKind.PAYMENT:
+        return _("payment %(reference)s recorded", reference=(request.correction or {}).get("reference", ""))
     if request.result_movement_id is not None:
         return _(
             "movement #%(movement)s (JE-%(entry)s)", movement=request.result_movement_id, entry=request.result_entry_id

@@ -13,13 +13,18 @@ EMBEDDED_DATA ?= instance/postgres
 ifdef DATABASE_URL
 START_DATABASE := @true
 GRANT_RUNTIME := @true
+SERVED_UNTIL_STOPPED = exec $(1)
 else
 EMBEDDED := $(BIN)/backoffice embedded
 START_DATABASE := $(EMBEDDED) start --data $(EMBEDDED_DATA)
 AS_OWNER = DATABASE_URL=$$($(EMBEDDED) url --owner --data $(EMBEDDED_DATA))
 AS_RUNTIME = DATABASE_URL=$$($(EMBEDDED) url --data $(EMBEDDED_DATA))
 GRANT_RUNTIME = $(AS_OWNER) $(BIN)/backoffice db grant-runtime backoffice_runtime
-STOP_DATABASE_AFTER := trap '$(EMBEDDED) stop --data $(EMBEDDED_DATA)' EXIT INT TERM;
+# The server in the background and this shell waiting for it: Ctrl-C, or a TERM to make (which make passes to this
+# shell), stops the server, then PostgreSQL. A shell runs its trap only once its foreground command has ended, so a
+# server in the foreground would keep serving after a TERM.
+SERVED_UNTIL_STOPPED = $(1) & server=$$!; trap 'kill $$server 2>/dev/null' INT TERM; \
+	trap 'wait $$server; $(EMBEDDED) stop --data $(EMBEDDED_DATA)' EXIT; wait $$server
 BACKOFFICE_ANCHORS_FOLDER ?= $(EMBEDDED_DATA)-anchors
 export BACKOFFICE_ANCHORS_FOLDER
 endif
@@ -32,7 +37,7 @@ run: install pango
 	$(GRANT_RUNTIME)
 	@$(AS_RUNTIME) $(BIN)/backoffice api-token --url http://127.0.0.1:$(PORT)
 	$(AS_RUNTIME) $(BIN)/backoffice demo-data --url http://127.0.0.1:$(PORT) --serving
-	$(STOP_DATABASE_AFTER) $(AS_RUNTIME) $(BIN)/backoffice run --host 127.0.0.1 --port $(PORT)
+	$(call SERVED_UNTIL_STOPPED,$(AS_RUNTIME) $(BIN)/backoffice run --host 127.0.0.1 --port $(PORT))
 
 # The production web server: gunicorn with gunicorn.conf.py, on the DATABASE_URL, REDIS_URL, SECRET_KEY and
 # BACKOFFICE_* settings of the environment (see docs/operators.md). HUP reloads it gracefully.

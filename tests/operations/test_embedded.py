@@ -1,5 +1,6 @@
 """`make run` with no DATABASE_URL: an embedded PostgreSQL from the installed wheel, migrated by its owner, the demo
-loaded and served as the runtime role; Ctrl-C stops the web server and PostgreSQL, and the next run reuses the data."""
+loaded and served as the runtime role; Ctrl-C, or a TERM to make, stops the web server and PostgreSQL, and the next
+run reuses the data."""
 
 from __future__ import annotations
 
@@ -60,10 +61,14 @@ def _postgres_of(data: Path) -> list[psutil.Process]:
     ]
 
 
-def _stop(server: subprocess.Popen, data: Path) -> None:
-    """Ctrl-C, as a terminal sends it, to the whole process group; then wait for PostgreSQL, which runs in a session
-    of its own, to be stopped by what ``make run`` does on its way out."""
-    os.killpg(server.pid, signal.SIGINT)
+def _stop(server: subprocess.Popen, data: Path, *, term: bool = False) -> None:
+    """Ctrl-C, as a terminal sends it, to the whole process group (or, ``term``, a TERM to ``make`` alone, as a
+    supervisor or ``kill`` sends it); then wait for PostgreSQL, which runs in a session of its own, to be stopped by
+    what ``make run`` does on its way out."""
+    if term:
+        server.terminate()
+    else:
+        os.killpg(server.pid, signal.SIGINT)
     server.wait(timeout=60)
     deadline = time.monotonic() + 60
     while ((data / "postmaster.pid").exists() or _postgres_of(data)) and time.monotonic() < deadline:
@@ -112,8 +117,15 @@ def test_make_run_serves_the_demo_from_an_embedded_postgresql_as_the_runtime_rol
         said = _served(log, again)
         assert "0 pelanggan ditambahkan" in said or "0 customers added" in said, said
     finally:
-        _stop(again, data)
+        _stop(again, data, term=True)  # a TERM to make alone stops the server and PostgreSQL too
     assert not _postgres_of(data)
+    with pytest.raises(requests.ConnectionError):
+        requests.get(f"http://127.0.0.1:{port}/login", timeout=10)
+    assert not [
+        process
+        for process in psutil.process_iter(["cmdline"])
+        if f"--port {port}" in " ".join(process.info["cmdline"] or ())
+    ]
 
 
 def test_with_no_database_url_a_command_says_to_start_a_stopped_embedded_postgresql(tmp_path):

@@ -98,9 +98,12 @@ UV_SYNC := $(UV) sync --quiet --locked --python $(BIN)/python
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
+# The environment is made without pip (uv installs into it): uv is installed by the Python's own pip where it has one,
+# else by a pip the environment is given for it, which takes seconds more.
+UV_INSTALL := install --quiet --disable-pip-version-check --target $(VENV)/uv uv==$(UV_VERSION)
 $(UV):
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check --target $(VENV)/uv uv==$(UV_VERSION)
+	$(PYTHON) -m venv --without-pip $(VENV)
+	$(PYTHON) -m pip $(UV_INSTALL) 2>/dev/null || { $(PYTHON) -m venv $(VENV) && $(BIN)/pip $(UV_INSTALL); }
 
 lock: | $(UV)
 	$(UV) lock

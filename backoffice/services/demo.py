@@ -31,6 +31,7 @@ from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import db
 from backoffice.services import (
     issuer,
+    joined,
     meter_invoices,
     meter_lifecycle,
     meter_payments,
@@ -263,9 +264,16 @@ def _wallet_movements(rng: random.Random, first_month: date) -> int:
     each dated when it was made: the opening deposit on the first day of the first month, before any gas. They carry
     no words: each is shown by its kind, in the reader's language.
 
-    The idempotency keys make a second load move no money.
+    The idempotency keys make a second load move no money. All of them are written in one transaction: each would
+    otherwise commit, and be sealed, on its own.
     """
     before = db.session.scalar(select(func.count(BalanceTransaction.id)))
+    with transaction(), joined():
+        _each_wallet_movement(rng, first_month)
+    return db.session.scalar(select(func.count(BalanceTransaction.id))) - before
+
+
+def _each_wallet_movement(rng: random.Random, first_month: date) -> None:
     for customer_id, code in db.session.execute(_demo_customers(Customer.id, Customer.code)).all():
         wallet.recharge(
             customer_id,
@@ -289,7 +297,6 @@ def _wallet_movements(rng: random.Random, first_month: date) -> int:
                 idempotency_key=f"demo-{code}-top-up-{n}",
                 value_date=month,
             )
-    return db.session.scalar(select(func.count(BalanceTransaction.id))) - before
 
 
 def _missing(model, **natural_key) -> bool:

@@ -243,6 +243,17 @@ def test_the_route_sheet_and_a_readings_tables_fit_a_laptop(open_as, shop, langu
 
 
 @pytest.mark.browser
+@LANGUAGES
+def test_the_tax_register_shows_each_invoice_s_vat_and_total_inside_a_laptop_s_screen(open_as, language):
+    page = open_as("admin@fit.example", LAPTOP, language)
+    page.goto(f"/books/tax-register?month={local_today() - timedelta(days=5):%Y-%m}")
+    key = ("date", "invoice", "customer", "tax_number", "net", "vat_rate", "vat", "total")
+    problems, cells = out_of_view(page, "#tax-register", "INV-C9001-2026-0005", key)
+    assert not problems, problems
+    assert SHOWN_BIG in cells["total"]["text"] and "None" not in cells["tax_number"]["text"]
+
+
+@pytest.mark.browser
 @pytest.mark.parametrize("language", ["en", "id", "vi"])
 def test_the_admins_menu_stays_on_one_line_at_1366_pixels_with_the_rest_under_more(open_as, language):
     page = open_as("admin@fit.example", LAPTOP, language)

@@ -10,19 +10,22 @@ from importlib import metadata
 import click
 from flask import Flask
 from flask.cli import FlaskGroup, ScriptInfo
+from flask_babel import lazy_gettext as _l
 
 from backoffice.app import create_app, register_migrations
-from backoffice.cli.common import CommandUsageError, started
+from backoffice.cli.common import CommandUsageError, SpokenHelp, installation_language, started
 
 WEB_COMMANDS = frozenset({"run", "routes", "shell", "limiter"})
 """The commands that serve or show the web layer (Flask's, and Flask-Limiter's ``limiter``); every other command's
 app is built without it."""
 
 
-class _Commands(FlaskGroup):
+class _Commands(SpokenHelp, FlaskGroup):
     """Flask's commands and the app's, with Flask-Migrate's ``db`` bound to the app only when it is asked for, and
     the plugins' commands (Flask-Limiter's ``limiter``) imported only when they are: Flask would import them all
-    before any command runs, and ``limiter`` imports the rate limits' storages and Rich, a twentieth of a second."""
+    before any command runs, and ``limiter`` imports the rate limits' storages and Rich, a twentieth of a second.
+    Its help is in the installation's language (:class:`~backoffice.cli.common.SpokenHelp`), as the app's commands'
+    are; Flask's options and commands, and the plugins', describe themselves in English."""
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -79,12 +82,10 @@ def _utf8(argument: str) -> bool:
 
 def _refuse_unreadable(ctx: click.Context, argument: str) -> None:
     """Refuse ``argument`` in the installation's language, each byte of it that is not UTF-8 written as ``\\xff``."""
-    from flask_babel import force_locale
     from flask_babel import gettext as _
 
-    app = ctx.ensure_object(ScriptInfo).load_app()
     shown = argument.encode(errors="surrogateescape").decode(errors="backslashreplace")
-    with app.app_context(), force_locale(app.config["LANGUAGE"]):
+    with installation_language(ctx):
         raise CommandUsageError(
             _(
                 "The argument '%(argument)s' is not UTF-8 text: type it again from a terminal that writes UTF-8, or "
@@ -104,7 +105,7 @@ def _close_connections(app: Flask) -> None:
             engine.dispose()
 
 
-@click.group(cls=_Commands, create_app=_create_app, help="Run and administer the back-office.")
+@click.group(cls=_Commands, create_app=_create_app, help=_l("Run and administer the back-office."))
 def cli() -> None:
     pass
 

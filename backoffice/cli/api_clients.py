@@ -14,12 +14,12 @@ from rich.table import Table
 from backoffice.cli.common import BY_ADMIN, CommandError, CommandUsageError, Group, _admin, _console
 
 
-@click.group("api-client", cls=Group, help="Issue, list and revoke the tokens of the systems that call the API.")
+@click.group("api-client", cls=Group, help=_l("Issue, list and revoke the tokens of the systems that call the API."))
 def api_client() -> None:
     pass
 
 
-@api_client.command("issue", help="Issue a token to a new client named NAME; the token is printed this once.")
+@api_client.command("issue", help=_l("Issue a token to a new client named NAME; the token is printed this once."))
 @click.argument("name")
 @BY_ADMIN
 def issue(name: str, email: str) -> None:
@@ -35,7 +35,7 @@ def issue(name: str, email: str) -> None:
     click.echo(token)
 
 
-@api_client.command("list", help="List the clients, with their token's first characters and when each last called.")
+@api_client.command("list", help=_l("List the clients, with their token's first characters and when each last called."))
 def list_clients() -> None:
     # Imported when the command runs: its help, and the commands that read no database, declare no model.
     from backoffice.services import api_clients
@@ -52,7 +52,7 @@ def list_clients() -> None:
     _console().print(table)
 
 
-@api_client.command("revoke", help="Revoke the token of the client named NAME: its next call is refused.")
+@api_client.command("revoke", help=_l("Revoke the token of the client named NAME: its next call is refused."))
 @click.argument("name")
 @BY_ADMIN
 def revoke(name: str, email: str) -> None:

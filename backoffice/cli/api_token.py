@@ -9,18 +9,20 @@ import sys
 import click
 from flask import current_app
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
-from backoffice.cli.common import CannotAsk, _local_address, speaking
+from backoffice.cli.common import CannotAsk, Command, _local_address, option, speaking
 
 
 @click.command(
     "api-token",
-    help=(
+    cls=Command,
+    help=_l(
         "Print the bearer token of the operations API, /metrics and 'backoffice health', and how to call them: "
         "BACKOFFICE_API_TOKEN, or outside production the one made once into the instance folder."
     ),
 )
-@click.option("--url", metavar="URL", help="The server's address (default: http:// and BACKOFFICE_WEB_BIND).")
+@option("--url", metavar="URL", help=_l("The server's address (default: http:// and BACKOFFICE_WEB_BIND)."))
 @speaking
 def api_token(url: str | None) -> None:
     token = current_app.config["API_TOKEN"]

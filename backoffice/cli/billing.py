@@ -7,24 +7,27 @@ import sys
 import click
 from flask import current_app
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from rich.table import Table
 from sqlalchemy import String, cast, exists, literal, select, union_all
 
-from backoffice.cli.common import VALUE_DATE, CommandError, Group, _console, _day
+from backoffice.cli.common import VALUE_DATE, CommandError, Group, _console, _day, option
 from backoffice.platform.extensions import db
 from backoffice.platform.i18n import named_date
 from backoffice.platform.money import BeyondLimit, format_money
 
 
-@click.group(cls=Group, help="Correct postpaid invoices and payments, and find the ones that need a look.")
+@click.group(cls=Group, help=_l("Correct postpaid invoices and payments, and find the ones that need a look."))
 def billing() -> None:
     pass
 
 
-WITHDRAWAL_REASON = click.option("--reason", required=True, help="Why it is withdrawn (kept with it).")
+WITHDRAWAL_REASON = option("--reason", required=True, help=_l("Why it is withdrawn (kept with it)."))
 
 
-@billing.command("withdraw-invoice", help="Withdraw invoice NUMBER: it stops counting; its reversing entry is posted.")
+@billing.command(
+    "withdraw-invoice", help=_l("Withdraw invoice NUMBER: it stops counting; its reversing entry is posted.")
+)
 @click.argument("number")
 @WITHDRAWAL_REASON
 @VALUE_DATE
@@ -39,7 +42,7 @@ def billing_withdraw_invoice(number, reason, value_date) -> None:
     _withdrawn(withdraw_invoice, invoice, reason, value_date, _("Invoice %(number)s", number=invoice.number))
 
 
-@billing.command("withdraw-payment", help="Withdraw payment ID: it stops counting; its reversing entry is posted.")
+@billing.command("withdraw-payment", help=_l("Withdraw payment ID: it stops counting; its reversing entry is posted."))
 @click.argument("payment_id", type=int)
 @WITHDRAWAL_REASON
 @VALUE_DATE
@@ -75,7 +78,7 @@ def _withdrawn(operation, row, reason: str, value_date, what: str) -> None:
     )
 
 
-@billing.command("unapplied", help="List payments with unapplied credit beside open invoices of the same customer.")
+@billing.command("unapplied", help=_l("List payments with unapplied credit beside open invoices of the same customer."))
 def billing_unapplied() -> None:
     found = _unapplied_beside_open()
     console = _console()
@@ -146,7 +149,7 @@ def _unapplied_beside_open() -> dict[tuple, list[tuple]]:
     return found
 
 
-@billing.command("orphans", help="List invoices and payments dated when nobody held their meter.")
+@billing.command("orphans", help=_l("List invoices and payments dated when nobody held their meter."))
 def billing_orphans() -> None:
     found = _orphans()
     console = _console()

@@ -4,28 +4,29 @@ from __future__ import annotations
 
 import click
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from rich.table import Table
 from sqlalchemy import select
 
-from backoffice.cli.common import CommandError, CommandUsageError, Group, _console
+from backoffice.cli.common import CommandError, CommandUsageError, Group, _console, option
 from backoffice.platform.extensions import db
 from backoffice.platform.i18n import named_month
 
 
-@click.group(cls=Group, help="Close and reopen months of the books.")
+@click.group(cls=Group, help=_l("Close and reopen months of the books."))
 def books() -> None:
     pass
 
 
 def _acting_admin(command):
-    return click.option(
-        "--user", "email", required=True, metavar="EMAIL", help="The admin closing or reopening (recorded)."
+    return option(
+        "--user", "email", required=True, metavar="EMAIL", help=_l("The admin closing or reopening (recorded).")
     )(command)
 
 
-@books.command("close", help="Close the books through MONTH (YYYY-MM): anything dated on or before its last day.")
+@books.command("close", help=_l("Close the books through MONTH (YYYY-MM): anything dated on or before its last day."))
 @click.argument("month")
-@click.option("--note", default="", help="Why, or what was checked (recorded).")
+@option("--note", default="", help=_l("Why, or what was checked (recorded)."))
 @_acting_admin
 def books_close(month: str, note: str, email: str) -> None:
     # Imported when the command runs: its help, and the commands that read no database, declare no model.
@@ -34,9 +35,9 @@ def books_close(month: str, note: str, email: str) -> None:
     _period_action(month, email, lambda user: periods.close(month, user, note), _("%(month)s closed; %(state)s."))
 
 
-@books.command("reopen", help="Reopen MONTH (YYYY-MM), the latest closed month.")
+@books.command("reopen", help=_l("Reopen MONTH (YYYY-MM), the latest closed month."))
 @click.argument("month")
-@click.option("--reason", required=True, help="Why it is reopened (recorded).")
+@option("--reason", required=True, help=_l("Why it is reopened (recorded)."))
 @_acting_admin
 def books_reopen(month: str, reason: str, email: str) -> None:
     # Imported when the command runs: its help, and the commands that read no database, declare no model.
@@ -45,7 +46,7 @@ def books_reopen(month: str, reason: str, email: str) -> None:
     _period_action(month, email, lambda user: periods.reopen(month, user, reason), _("%(month)s reopened; %(state)s."))
 
 
-@books.command("periods", help="List the last 24 months: closed or open, by whom and when.")
+@books.command("periods", help=_l("List the last 24 months: closed or open, by whom and when."))
 def books_periods() -> None:
     # Imported when the command runs: the web layer is for pages, and a help declares no model.
     from backoffice.models.types import Month

@@ -3,18 +3,22 @@ the acting admin, the console.
 
 A command speaks the installation's language (``BACKOFFICE_LANGUAGE``) from its start to its end (:func:`speaking`):
 its messages, its tables' headings, the services' refusals and what it asks the web server for; its log lines
-stay English, as every log line does. Click's own words (``Usage:``, ``Aborted!``, an unknown option) and the help
-stay English."""
+stay English, as every log line does. Its help speaks it too (:class:`SpokenHelp`): the descriptions and the options'
+help, declared as lazy texts (``_l``) and said when the help is shown. Click's own words (``Usage:``, ``Options:``,
+``Aborted!``, an unknown option) stay English."""
 
 from __future__ import annotations
 
 import gc
+from contextlib import ExitStack, contextmanager
 from functools import update_wrapper
 
 import click
-from flask import current_app
+from flask import current_app, has_app_context
+from flask.cli import ScriptInfo
 from flask_babel import force_locale
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from rich.console import Console
 from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
@@ -76,9 +80,77 @@ def speaking(callback):
     return update_wrapper(spoken, callback)
 
 
-class Group(click.Group):
-    """A group whose commands speak the installation's language (:func:`speaking`) and bind the database when they
-    run (:func:`with_database`), unless declared with ``database=False``."""
+@contextmanager
+def installation_language(ctx: click.Context):
+    """Flask-Babel's locale forced to the installation's language, in the context of the command's app: the one
+    Flask's :class:`~flask.cli.ScriptInfo` loads once for the whole command (built, its database not bound), pushed
+    when it is not the current app. Without an app to ask (a command run on its own), nothing is forced."""
+    info = ctx.find_object(ScriptInfo)
+    if info is not None:
+        app = info.load_app()
+    elif has_app_context():
+        app = current_app._get_current_object()
+    else:
+        yield
+        return
+    with ExitStack() as stack:
+        if not has_app_context() or current_app._get_current_object() is not app:
+            stack.enter_context(app.app_context())
+        stack.enter_context(force_locale(app.config["LANGUAGE"]))
+        yield
+
+
+class SpokenHelp:
+    """A command whose help is in the installation's language (:func:`installation_language`): its description, its
+    options' help and, for a group, its commands' short descriptions, each a lazy text (``_l``) said when the help is
+    shown. Its options are declared with :func:`option`, which keeps their help lazy."""
+
+    def get_help(self, ctx: click.Context) -> str:
+        with installation_language(ctx):
+            return super().get_help(ctx)
+
+    def get_short_help_str(self, limit: int = 45) -> str:
+        # The short description a group's help lists, shown while the group's context is the current one.
+        ctx = click.get_current_context(silent=True)
+        if ctx is None:
+            return super().get_short_help_str(limit)
+        with installation_language(ctx):
+            return super().get_short_help_str(limit)
+
+
+class Command(SpokenHelp, click.Command):
+    """A command whose help is in the installation's language (:class:`SpokenHelp`)."""
+
+
+class Option(click.Option):
+    """An option whose help stays the lazy text it is declared with (``_l``), said in the language its command's help
+    is shown in: click would make it a ``str`` as the option is declared, in no language but English."""
+
+    def __init__(self, *param_decls, **attrs) -> None:
+        lazy = attrs.pop("help", None)
+        super().__init__(*param_decls, **attrs)
+        self.help = lazy
+
+    @property
+    def help(self) -> str | None:
+        return None if self._help is None else str(self._help)
+
+    @help.setter
+    def help(self, text) -> None:
+        self._help = text
+
+
+def option(*param_decls: str, **attrs):
+    """``click.option``, of an :class:`Option`: its help said in the language the help is shown in."""
+    return click.option(*param_decls, cls=Option, **attrs)
+
+
+class Group(SpokenHelp, click.Group):
+    """A group whose commands speak the installation's language (:func:`speaking`), their help too
+    (:class:`SpokenHelp`), and bind the database when they run (:func:`with_database`), unless declared with
+    ``database=False``."""
+
+    command_class = Command
 
     def command(self, *args, database: bool = True, **kwargs):
         def decorator(callback):
@@ -148,12 +220,12 @@ class CannotAsk(CommandError):
     exit_code = 2
 
 
-BY_ADMIN = click.option("--user", "email", required=True, metavar="EMAIL", help="The admin who does it (recorded).")
+BY_ADMIN = option("--user", "email", required=True, metavar="EMAIL", help=_l("The admin who does it (recorded)."))
 
-VALUE_DATE = click.option(
+VALUE_DATE = option(
     "--value-date",
     type=click.DateTime(formats=["%Y-%m-%d"]),
-    help="The business date, YYYY-MM-DD (default: today in the installation's time zone; never after today).",
+    help=_l("The business date, YYYY-MM-DD (default: today in the installation's time zone; never after today)."),
 )
 
 

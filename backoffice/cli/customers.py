@@ -9,40 +9,40 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
-from backoffice.cli.common import BY_ADMIN, CommandError, CommandUsageError, Group, _admin
+from backoffice.cli.common import BY_ADMIN, CommandError, CommandUsageError, Group, _admin, option
 from backoffice.platform.extensions import db
 from backoffice.platform.money import MoneyError, read_amount
 
 
-@click.group(cls=Group, help="Manage customers.")
+@click.group(cls=Group, help=_l("Manage customers."))
 def customers() -> None:
     pass
 
 
 def _customer_options(command):
     """The details ``customers add`` sets and ``customers edit`` changes (what is not given stays as it is)."""
-    for option in reversed(
+    for declared in reversed(
         [
-            click.option("--manager", metavar="EMAIL", help="The account manager's email."),
-            click.option("--suspend-below", metavar="AMOUNT", help="Suspend the customer below this balance."),
-            click.option("--contact-person", metavar="NAME", help="Whom to speak to ('' clears it)."),
-            click.option("--email", metavar="EMAIL", help="The customer's email ('' clears it)."),
-            click.option("--phone", metavar="NUMBER", help="The customer's phone ('' clears it)."),
-            click.option("--address", metavar="TEXT", help="The customer's address ('' clears it)."),
-            click.option("--city", metavar="TEXT", help="The customer's city ('' clears it)."),
-            click.option(
-                "--route", metavar="TEXT", help="The meter reader's round its meters are read on ('' clears it)."
+            option("--manager", metavar="EMAIL", help=_l("The account manager's email.")),
+            option("--suspend-below", metavar="AMOUNT", help=_l("Suspend the customer below this balance.")),
+            option("--contact-person", metavar="NAME", help=_l("Whom to speak to ('' clears it).")),
+            option("--email", metavar="EMAIL", help=_l("The customer's email ('' clears it).")),
+            option("--phone", metavar="NUMBER", help=_l("The customer's phone ('' clears it).")),
+            option("--address", metavar="TEXT", help=_l("The customer's address ('' clears it).")),
+            option("--city", metavar="TEXT", help=_l("The customer's city ('' clears it).")),
+            option(
+                "--route", metavar="TEXT", help=_l("The meter reader's round its meters are read on ('' clears it).")
             ),
-            click.option("--route-stop", metavar="N", help="Its place on the round, from 1 ('' clears it)."),
-            click.option("--tax-number", metavar="NUMBER", help="The customer's tax number ('' clears it)."),
-            click.option("--tax-status", metavar="STATUS", help="taxed, exempt or zero_rated (VAT at 0 %)."),
+            option("--route-stop", metavar="N", help=_l("Its place on the round, from 1 ('' clears it).")),
+            option("--tax-number", metavar="NUMBER", help=_l("The customer's tax number ('' clears it).")),
+            option("--tax-status", metavar="STATUS", help=_l("taxed, exempt or zero_rated (VAT at 0 %).")),
         ]
     ):
-        command = option(command)
+        command = declared(command)
     return command
 
 
-@customers.command("add", help="Add a customer with CODE and NAME.")
+@customers.command("add", help=_l("Add a customer with CODE and NAME."))
 @click.argument("code")
 @click.argument("name")
 @_customer_options
@@ -55,11 +55,11 @@ def customers_add(code: str, name: str, manager, suspend_below, **texts) -> None
     click.echo(_("Added customer %(customer)s.", customer=f"{customer.code} — {customer.name}"))
 
 
-@customers.command("edit", help="Change CODE's details: only what is given changes.")
+@customers.command("edit", help=_l("Change CODE's details: only what is given changes."))
 @click.argument("code")
-@click.option("--name", help="The customer's name.")
+@option("--name", help=_l("The customer's name."))
 @_customer_options
-@click.option("--no-manager", is_flag=True, help="The customer has no account manager from now on.")
+@option("--no-manager", is_flag=True, help=_l("The customer has no account manager from now on."))
 def customers_edit(code, name, manager, suspend_below, no_manager, **texts) -> None:
     # Imported when the command runs: its help, and the commands that read no database, declare no model.
     from backoffice.services.customers import Details, change_customer
@@ -75,10 +75,10 @@ def customers_edit(code, name, manager, suspend_below, no_manager, **texts) -> N
     click.echo(_("Saved customer %(customer)s.", customer=f"{customer.code} — {customer.name}"))
 
 
-@customers.command("close", help="Close CODE: it takes no new movement; its history stays (asks first).")
+@customers.command("close", help=_l("Close CODE: it takes no new movement; its history stays (asks first)."))
 @click.argument("code")
 @BY_ADMIN
-@click.option("--yes", is_flag=True, help="Do not ask.")
+@option("--yes", is_flag=True, help=_l("Do not ask."))
 def customers_close(code: str, email: str, yes: bool) -> None:
     # Imported when the command runs: its help, and the commands that read no database, declare no model.
     from backoffice.services.customers import close_customer, closing_blockers
@@ -102,7 +102,7 @@ def customers_close(code: str, email: str, yes: bool) -> None:
     click.echo(_("Closed customer %(code)s.", code=customer.code))
 
 
-@customers.command("reopen", help="Reopen CODE, a closed customer: it takes movements again.")
+@customers.command("reopen", help=_l("Reopen CODE, a closed customer: it takes movements again."))
 @click.argument("code")
 @BY_ADMIN
 def customers_reopen(code: str, email: str) -> None:

@@ -4,20 +4,22 @@ from __future__ import annotations
 
 import click
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
-from backoffice.cli.common import CommandUsageError, _admin, speaking, with_database
+from backoffice.cli.common import Command, CommandUsageError, _admin, option, speaking, with_database
 
 
 @click.command(
     "cut-over",
-    help=(
+    cls=Command,
+    help=_l(
         "Show the day the installation took over from the system before, or set it to DATE (YYYY-MM-DD), once: "
         "readings dated on or before it are history, recorded but never charged. The first opening balances "
         "imported set it to their date."
     ),
 )
 @click.argument("on", metavar="DATE", required=False)
-@click.option("--user", "email", metavar="EMAIL", help="The admin setting it (recorded).")
+@option("--user", "email", metavar="EMAIL", help=_l("The admin setting it (recorded)."))
 @speaking
 @with_database
 def cut_over(on: str | None, email: str | None) -> None:

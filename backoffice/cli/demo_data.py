@@ -7,7 +7,7 @@ from flask import current_app
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
-from backoffice.cli.common import CommandError, speaking, with_database
+from backoffice.cli.common import Command, CommandError, option, speaking, with_database
 
 KINDS = {
     "users": _l("users"),
@@ -23,18 +23,18 @@ KINDS = {
 """What ``demo.load`` counts, in the command's words."""
 
 
-@click.command("demo-data", help="Load demonstration data (running it again adds nothing).")
-@click.option(
+@click.command("demo-data", cls=Command, help=_l("Load demonstration data (running it again adds nothing)."))
+@option(
     "--url",
     metavar="URL",
     default="http://127.0.0.1:5000",
     show_default=True,
-    help="The address the server will answer on, where the accounts log in.",
+    help=_l("The address the server will answer on, where the accounts log in."),
 )
-@click.option(
+@option(
     "--serving",
     is_flag=True,
-    help="The server starts next (make run): end with where it answers and how to stop it.",
+    help=_l("The server starts next (make run): end with where it answers and how to stop it."),
 )
 @speaking
 @with_database

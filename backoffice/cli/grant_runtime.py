@@ -5,8 +5,9 @@ from __future__ import annotations
 import click
 from flask import current_app
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
-from backoffice.cli.common import CommandError, speaking
+from backoffice.cli.common import Command, CommandError, speaking
 from backoffice.platform.extensions import db
 from backoffice.platform.money import keep_unit
 from backoffice.platform.runtime_role import RoleRefused, grant_runtime
@@ -14,10 +15,13 @@ from backoffice.platform.runtime_role import RoleRefused, grant_runtime
 
 @click.command(
     "grant-runtime",
-    help="Grant ROLE, an existing PostgreSQL role, what the running application needs and nothing more: no "
-    "ownership, no TRUNCATE, no UPDATE or DELETE of the append-only tables, no DDL. Run it as the database's owner "
-    "(DATABASE_URL), after every migration; running it again changes nothing. It also has the database hold amounts "
-    "in the currency's unit the settings name (BACKOFFICE_CURRENCY_PLACES).",
+    cls=Command,
+    help=_l(
+        "Grant ROLE, an existing PostgreSQL role, what the running application needs and nothing more: no ownership, "
+        "no TRUNCATE, no UPDATE or DELETE of the append-only tables, no DDL. Run it as the database's owner "
+        "(DATABASE_URL), after every migration; running it again changes nothing. It also has the database hold "
+        "amounts in the currency's unit the settings name (BACKOFFICE_CURRENCY_PLACES)."
+    ),
 )
 @click.argument("role")
 @speaking

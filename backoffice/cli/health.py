@@ -12,28 +12,30 @@ from urllib.request import Request, urlopen
 import click
 from flask import current_app
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
-from backoffice.cli.common import CannotAsk, _local_address, speaking
+from backoffice.cli.common import CannotAsk, Command, _local_address, option, speaking
 
 HEALTH_PATH = "/admin/balance-health/check"
 
 
 @click.command(
     "health",
-    help=(
+    cls=Command,
+    help=_l(
         "Ask the running web server whether the balances can be trusted (an orchestrator's health check): exit 0 "
         "when they can, 1 when the server says they cannot (with its reasons), 2 when it cannot be asked (not "
         "reachable, the API token refused, an answer that is not the health check's)."
     ),
 )
-@click.option("--url", metavar="URL", help="The server's address (default: http:// and BACKOFFICE_WEB_BIND).")
-@click.option(
+@option("--url", metavar="URL", help=_l("The server's address (default: http:// and BACKOFFICE_WEB_BIND)."))
+@option(
     "--timeout",
     type=click.FloatRange(min=0, min_open=True),
     default=10,
     show_default=True,
     metavar="SECONDS",
-    help="How long to wait for the answer.",
+    help=_l("How long to wait for the answer."),
 )
 @speaking
 def health(url: str | None, timeout: float) -> None:  # float-ok: seconds

@@ -6,8 +6,18 @@ from pathlib import Path
 
 import click
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
-from backoffice.cli.common import CannotAsk, CommandError, CommandUsageError, _admin, speaking, with_database
+from backoffice.cli.common import (
+    CannotAsk,
+    Command,
+    CommandError,
+    CommandUsageError,
+    _admin,
+    option,
+    speaking,
+    with_database,
+)
 from backoffice.imports.names import KIND_NAMES
 
 REJECTED = 1
@@ -16,7 +26,8 @@ REJECTED = 1
 
 @click.command(
     "import",
-    help=(
+    cls=Command,
+    help=_l(
         "Import FILE (CSV or XLSX) of KIND: every row is checked first, and a file with a rejected row writes "
         "nothing (exit 1, the rows and why printed) unless --valid-only; exit 2 when the file cannot be read. "
         "'backoffice import KIND --template' prints KIND's header row."
@@ -24,51 +35,53 @@ REJECTED = 1
 )
 @click.argument("kind", type=click.Choice(KIND_NAMES))
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path), required=False)
-@click.option("--dry-run", is_flag=True, help="Check the file and say what it would write; write nothing.")
-@click.option("--template", is_flag=True, help="Print the kind's header row (CSV) and nothing else.")
-@click.option("--user", "email", metavar="EMAIL", help="The admin importing it (recorded in every row's history).")
-@click.option(
+@option("--dry-run", is_flag=True, help=_l("Check the file and say what it would write; write nothing."))
+@option("--template", is_flag=True, help=_l("Print the kind's header row (CSV) and nothing else."))
+@option("--user", "email", metavar="EMAIL", help=_l("The admin importing it (recorded in every row's history)."))
+@option(
     "--map",
     "choices",
     metavar='"FILE COLUMN=FIELD"',
     multiple=True,
-    help=(
+    help=_l(
         "Read the file's column into the field (its name or label; empty: not kept). Repeat for each column; the "
         "choice is remembered for the kind's next file."
     ),
 )
-@click.option(
+@option(
     "--encoding",
     metavar="NAME",
-    help="Read a text file in this encoding (cp1252, cp1258, utf-8…) rather than the one guessed from its letters.",
+    help=_l("Read a text file in this encoding (cp1252, cp1258, utf-8…) rather than the one guessed from its letters."),
 )
-@click.option(
+@option(
     "--decimal",
     type=click.Choice([".", ","]),
-    help=(
+    help=_l(
         "The file's decimal mark: '.' (1282050.00, 1,282,050.00) or ',' (1282050,00, 1.282.050,00); else as its "
         "amounts say, else as the installation writes them."
     ),
 )
-@click.option(
+@option(
     "--dates",
     type=click.Choice(["dmy", "mdy", "ymd"]),
-    help="The order of the file's dates (31/12/2026: dmy; 12/31/2026: mdy); else as its dates say, else as the "
-    "installation writes them.",
+    help=_l(
+        "The order of the file's dates (31/12/2026: dmy; 12/31/2026: mdy); else as its dates say, else as the "
+        "installation writes them."
+    ),
 )
-@click.option(
+@option(
     "--update",
     "updating",
     metavar="FIELD,…",
-    help=(
+    help=_l(
         "Fill or change these fields of the records that exist (customers: route, city, tax number, contact…; never "
         "an amount); without it a record that exists with other values is a conflict."
     ),
 )
-@click.option(
+@option(
     "--valid-only",
     is_flag=True,
-    help="Write the valid rows alone, leaving out the rejected ones (printed, as without it), as the page offers.",
+    help=_l("Write the valid rows alone, leaving out the rejected ones (printed, as without it), as the page offers."),
 )
 @speaking
 @with_database

@@ -5,9 +5,10 @@ from __future__ import annotations
 import click
 from flask import current_app
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
-from backoffice.cli.common import VALUE_DATE, CommandError, CommandUsageError, Group, _day
+from backoffice.cli.common import VALUE_DATE, CommandError, CommandUsageError, Group, _day, option
 from backoffice.platform.extensions import db
 from backoffice.platform.i18n import named_date
 from backoffice.platform.money import BeyondLimit, MoneyError, format_money, read_amount, shown
@@ -15,17 +16,17 @@ from backoffice.platform.reasons import AdjustmentReason
 from backoffice.platform.words import word
 
 
-@click.group(cls=Group, help="Move money in customers' prepaid wallets.")
+@click.group(cls=Group, help=_l("Move money in customers' prepaid wallets."))
 def ledger() -> None:
     pass
 
 
 def _ledger_options(command):
     command = VALUE_DATE(command)
-    command = click.option("--idempotency-key", metavar="KEY", help="Retrying with the same key moves money once.")(
+    command = option("--idempotency-key", metavar="KEY", help=_l("Retrying with the same key moves money once."))(
         command
     )
-    command = click.option("--description", default="", help="What the movement is for.")(command)
+    command = option("--description", default="", help=_l("What the movement is for."))(command)
     command = click.argument("amount")(command)
     command = click.argument("code")(command)
     return command
@@ -38,7 +39,7 @@ AMOUNT_ARGUMENTS = {"ignore_unknown_options": True}
 @ledger.command(
     "recharge",
     context_settings=AMOUNT_ARGUMENTS,
-    help="Add AMOUNT (in the installation's locale, e.g. 100.000) to CODE's wallet.",
+    help=_l("Add AMOUNT (in the installation's locale, e.g. 100.000) to CODE's wallet."),
 )
 @_ledger_options
 def ledger_recharge(code, amount, description, idempotency_key, value_date) -> None:
@@ -57,7 +58,7 @@ def ledger_recharge(code, amount, description, idempotency_key, value_date) -> N
 
 
 @ledger.command(
-    "charge", context_settings=AMOUNT_ARGUMENTS, help="Take AMOUNT from CODE's wallet; refused beyond the balance."
+    "charge", context_settings=AMOUNT_ARGUMENTS, help=_l("Take AMOUNT from CODE's wallet; refused beyond the balance.")
 )
 @_ledger_options
 def ledger_charge(code, amount, description, idempotency_key, value_date) -> None:
@@ -70,18 +71,18 @@ def ledger_charge(code, amount, description, idempotency_key, value_date) -> Non
 @ledger.command(
     "adjust",
     context_settings=AMOUNT_ARGUMENTS,
-    help="Correct CODE's balance by AMOUNT: positive adds, negative (e.g. -5.000) takes away.",
+    help=_l("Correct CODE's balance by AMOUNT: positive adds, negative (e.g. -5.000) takes away."),
 )
 @click.argument("code")
 @click.argument("amount")
-@click.option(
+@option(
     "--reason",
     type=click.Choice([reason.value for reason in AdjustmentReason]),
     required=True,
-    help="Why ('other' needs --description).",
+    help=_l("Why ('other' needs --description)."),
 )
-@click.option("--description", default="", help="What happened (required with --reason other).")
-@click.option("--idempotency-key", metavar="KEY", help="Retrying with the same key moves money once.")
+@option("--description", default="", help=_l("What happened (required with --reason other)."))
+@option("--idempotency-key", metavar="KEY", help=_l("Retrying with the same key moves money once."))
 @VALUE_DATE
 def ledger_adjust(code, amount, reason, description, idempotency_key, value_date) -> None:
     # Imported when the command runs: its help, and the commands that read no database, declare no model.
@@ -100,9 +101,11 @@ def ledger_adjust(code, amount, reason, description, idempotency_key, value_date
     )
 
 
-@ledger.command("reverse", help="Undo wallet movement ID whole, with the accounts it moved swapped back, saying why.")
+@ledger.command(
+    "reverse", help=_l("Undo wallet movement ID whole, with the accounts it moved swapped back, saying why.")
+)
 @click.argument("movement_id", type=int)
-@click.option("--description", required=True, help="Why it is reversed (required: every reversal says why).")
+@option("--description", required=True, help=_l("Why it is reversed (required: every reversal says why)."))
 @VALUE_DATE
 def ledger_reverse(movement_id, description, value_date) -> None:
     # Imported when the command runs: its help, and the commands that read no database, declare no model.

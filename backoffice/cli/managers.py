@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import click
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
-from backoffice.cli.common import CommandError, Group
+from backoffice.cli.common import CommandError, Group, option
 
 
-@click.group(cls=Group, help="Manage account managers.")
+@click.group(cls=Group, help=_l("Manage account managers."))
 def managers() -> None:
     pass
 
 
-@managers.command("add", help="Add an account manager with NAME and EMAIL.")
+@managers.command("add", help=_l("Add an account manager with NAME and EMAIL."))
 @click.argument("name")
 @click.argument("email")
 def managers_add(name: str, email: str) -> None:
@@ -24,10 +25,10 @@ def managers_add(name: str, email: str) -> None:
     click.echo(_("Added account manager %(manager)s.", manager=f"{manager.name} <{manager.email}>"))
 
 
-@managers.command("edit", help="Change the name or email of the account manager with EMAIL.")
+@managers.command("edit", help=_l("Change the name or email of the account manager with EMAIL."))
 @click.argument("email")
-@click.option("--name", help="Their new name.")
-@click.option("--new-email", metavar="EMAIL", help="Their new email.")
+@option("--name", help=_l("Their new name."))
+@option("--new-email", metavar="EMAIL", help=_l("Their new email."))
 def managers_edit(email: str, name: str | None, new_email: str | None) -> None:
     # Imported when the command runs: its help, and the commands that read no database, declare no model.
     from backoffice.services.managers import change_manager, manager_by_email
@@ -37,9 +38,9 @@ def managers_edit(email: str, name: str | None, new_email: str | None) -> None:
     click.echo(_("Saved account manager %(manager)s.", manager=f"{manager.name} <{manager.email}>"))
 
 
-@managers.command("deactivate", help="Deactivate the account manager with EMAIL (asks first).")
+@managers.command("deactivate", help=_l("Deactivate the account manager with EMAIL (asks first)."))
 @click.argument("email")
-@click.option("--yes", is_flag=True, help="Do not ask.")
+@option("--yes", is_flag=True, help=_l("Do not ask."))
 def managers_deactivate(email: str, yes: bool) -> None:
     # Imported when the command runs: its help, and the commands that read no database, declare no model.
     from backoffice.services.managers import manager_by_email, set_active, what_refers_to
@@ -61,7 +62,7 @@ def managers_deactivate(email: str, yes: bool) -> None:
     click.echo(_("Deactivated account manager %(name)s.", name=manager.name))
 
 
-@managers.command("reactivate", help="Reactivate the account manager with EMAIL.")
+@managers.command("reactivate", help=_l("Reactivate the account manager with EMAIL."))
 @click.argument("email")
 def managers_reactivate(email: str) -> None:
     # Imported when the command runs: its help, and the commands that read no database, declare no model.

@@ -8,18 +8,20 @@ from flask_babel import lazy_gettext as _l
 from rich.table import Table
 from sqlalchemy import select
 
-from backoffice.cli.common import BY_ADMIN, CommandError, CommandUsageError, Group, _admin, _console, _day
+from backoffice.cli.common import BY_ADMIN, CommandError, CommandUsageError, Group, _admin, _console, _day, option
 from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import db
 from backoffice.platform.i18n import named_date
 
 
-@click.group(cls=Group, help="Manage meters.")
+@click.group(cls=Group, help=_l("Manage meters."))
 def meters() -> None:
     pass
 
 
-@meters.command("add", help="Add a meter with SERIAL (assigned to nobody until it is assigned on a customer's page).")
+@meters.command(
+    "add", help=_l("Add a meter with SERIAL (assigned to nobody until it is assigned on a customer's page).")
+)
 @click.argument("serial")
 def meters_add(serial: str) -> None:
     # Imported when the command runs: its help, and the commands that read no database, declare no model.
@@ -33,8 +35,8 @@ def meters_add(serial: str) -> None:
     click.echo(_("Added meter %(serial)s (id %(id)s), assigned to nobody.", serial=meter.serial, id=meter.id))
 
 
-@meters.command("list", help="List the meters with where each is now.")
-@click.option("--status", type=click.Choice(["active", "retired"]), help="Only the meters in service, or retired.")
+@meters.command("list", help=_l("List the meters with where each is now."))
+@option("--status", type=click.Choice(["active", "retired"]), help=_l("Only the meters in service, or retired."))
 def meters_list(status: str | None) -> None:
     # Imported when the command runs: its help, and the commands that read no database, declare no model.
     from backoffice.models import Meter, MeterAssignment, MeterStatus
@@ -57,16 +59,16 @@ def meters_list(status: str | None) -> None:
     _console().print(table)
 
 
-@meters.command("retire", help="Retire meter SERIAL: it takes no new reading or assignment (asks first).")
+@meters.command("retire", help=_l("Retire meter SERIAL: it takes no new reading or assignment (asks first)."))
 @click.argument("serial")
-@click.option(
+@option(
     "--on",
     "retired_on",
     type=click.DateTime(formats=["%Y-%m-%d"]),
-    help="The day it is taken out of service, YYYY-MM-DD (default: today); its assignment ends that day.",
+    help=_l("The day it is taken out of service, YYYY-MM-DD (default: today); its assignment ends that day."),
 )
 @BY_ADMIN
-@click.option("--yes", is_flag=True, help="Do not ask.")
+@option("--yes", is_flag=True, help=_l("Do not ask."))
 def meters_retire(serial: str, retired_on, email: str, yes: bool) -> None:
     # Imported when the command runs: its help, and the commands that read no database, declare no model.
     from backoffice.services.billing import BillingError, active_assignment

@@ -5,36 +5,39 @@ from __future__ import annotations
 import click
 from flask import current_app
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from rich.table import Table
 
-from backoffice.cli.common import CommandError, CommandUsageError, Group, _console
+from backoffice.cli.common import CommandError, CommandUsageError, Group, _console, option
 from backoffice.platform.i18n import count_text, named_date, named_month
 from backoffice.platform.money import BeyondLimit, MoneyError, format_money, parse_number, read_amount
 
 
-@click.group(cls=Group, help="Set the price of gas.")
+@click.group(cls=Group, help=_l("Set the price of gas."))
 def pricing() -> None:
     pass
 
 
 @pricing.command(
     "tariff",
-    help="Set a price per Sm³ and/or a meter correction factor from a date for every customer (or those chosen "
-    "by --manager and --customer), and re-price their readings from that date. What is not given is kept from "
-    "each customer's pricing in force on the date.",
+    help=_l(
+        "Set a price per Sm³ and/or a meter correction factor from a date for every customer (or those chosen "
+        "by --manager and --customer), and re-price their readings from that date. What is not given is kept from "
+        "each customer's pricing in force on the date."
+    ),
 )
-@click.option(
+@option(
     "--from",
     "effective_from",
     type=click.DateTime(formats=["%Y-%m-%d"]),
     required=True,
-    help="The date the tariff applies from, YYYY-MM-DD.",
+    help=_l("The date the tariff applies from, YYYY-MM-DD."),
 )
-@click.option("--price", metavar="AMOUNT", help="The price per Sm³, in the installation's locale (e.g. 7.500,00).")
-@click.option("--correction", metavar="FACTOR", help="The meter correction factor (e.g. 1,012345).")
-@click.option("--manager", metavar="EMAIL", help="Only the customers of this account manager.")
-@click.option("--customer", "customers", multiple=True, metavar="CODE", help="Only this customer (repeatable).")
-@click.option("--dry-run", is_flag=True, help="Show what would change; write nothing.")
+@option("--price", metavar="AMOUNT", help=_l("The price per Sm³, in the installation's locale (e.g. 7.500,00)."))
+@option("--correction", metavar="FACTOR", help=_l("The meter correction factor (e.g. 1,012345)."))
+@option("--manager", metavar="EMAIL", help=_l("Only the customers of this account manager."))
+@option("--customer", "customers", multiple=True, metavar="CODE", help=_l("Only this customer (repeatable)."))
+@option("--dry-run", is_flag=True, help=_l("Show what would change; write nothing."))
 def pricing_tariff(effective_from, price, correction, manager, customers, dry_run) -> None:
     # Imported when the command runs: its help, and the commands that read no database, declare no model.
     from backoffice.services import metering

@@ -11,20 +11,21 @@ from decimal import Decimal
 import click
 from flask import current_app
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from rich.table import Table
 
-from backoffice.cli.common import CommandError, CommandUsageError, Group, _console
+from backoffice.cli.common import CommandError, CommandUsageError, Group, _console, option
 from backoffice.platform.extensions import db
 from backoffice.platform.money import MoneyError, read_amount
 from backoffice.platform.words import word
 
 
-@click.group(cls=Group, help="Verify, fix and rebuild the derived fields.")
+@click.group(cls=Group, help=_l("Verify, fix and rebuild the derived fields."))
 def reconcile() -> None:
     pass
 
 
-@reconcile.command("checks", database=False, help="List the registered checks.")
+@reconcile.command("checks", database=False, help=_l("List the registered checks."))
 def reconcile_checks() -> None:
     # Imported when the command runs: the checks declare the models, which a help does without.
     from backoffice.reconcile import CHECKS
@@ -37,26 +38,26 @@ def reconcile_checks() -> None:
 
 
 def _scope_options(command):
-    command = click.option("--check", "checks", multiple=True, metavar="NAME", help="Only this check (repeatable).")(
+    command = option("--check", "checks", multiple=True, metavar="NAME", help=_l("Only this check (repeatable)."))(
         command
     )
-    command = click.option(
-        "--customer", "customers", multiple=True, metavar="CODE", help="Only this customer (repeatable)."
+    command = option(
+        "--customer", "customers", multiple=True, metavar="CODE", help=_l("Only this customer (repeatable).")
     )(command)
-    command = click.option("--from-month", metavar="YYYY-MM", help="Only from this month on.")(command)
-    command = click.option("--json", "as_json", is_flag=True, help="Print one JSON document, nothing else.")(command)
+    command = option("--from-month", metavar="YYYY-MM", help=_l("Only from this month on."))(command)
+    command = option("--json", "as_json", is_flag=True, help=_l("Print one JSON document, nothing else."))(command)
     return command
 
 
-@reconcile.command("verify", help="Compare every derived field in scope with its source of truth.")
+@reconcile.command("verify", help=_l("Compare every derived field in scope with its source of truth."))
 @_scope_options
-@click.option("--fix", is_flag=True, help="Write the expected values where they differ.")
-@click.option("--threshold", metavar="AMOUNT", help="Mark discrepancies larger than this as significant.")
-@click.option(
+@option("--fix", is_flag=True, help=_l("Write the expected values where they differ."))
+@option("--threshold", metavar="AMOUNT", help=_l("Mark discrepancies larger than this as significant."))
+@option(
     "--csv",
     "csv_path",
     type=click.Path(dir_okay=False, writable=True),
-    help="Write every discrepancy to this CSV file.",
+    help=_l("Write every discrepancy to this CSV file."),
 )
 def reconcile_verify(checks, customers, from_month, as_json, fix, threshold, csv_path) -> None:
     # Imported when the command runs: its help, and the commands that read no database, declare no model.
@@ -65,10 +66,10 @@ def reconcile_verify(checks, customers, from_month, as_json, fix, threshold, csv
     _reconcile(RunMode.FIX if fix else RunMode.VERIFY, checks, customers, from_month, as_json, threshold, csv_path)
 
 
-@reconcile.command("rebuild", help="Recompute every derived field in scope (emergency recovery, after imports).")
+@reconcile.command("rebuild", help=_l("Recompute every derived field in scope (emergency recovery, after imports)."))
 @_scope_options
-@click.option("--dry-run", is_flag=True, help="Show what would change; write nothing but the run record.")
-@click.option("--threshold", metavar="AMOUNT", help="Mark changes larger than this as significant.")
+@option("--dry-run", is_flag=True, help=_l("Show what would change; write nothing but the run record."))
+@option("--threshold", metavar="AMOUNT", help=_l("Mark changes larger than this as significant."))
 def reconcile_rebuild(checks, customers, from_month, as_json, dry_run, threshold) -> None:
     # Imported when the command runs: its help, and the commands that read no database, declare no model.
     from backoffice.models import RunMode

@@ -16,7 +16,7 @@ from sqlalchemy import create_engine, make_url, text
 from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.pool import NullPool
 
-from backoffice.cli.common import CannotAsk, CommandError, CommandUsageError, _console, speaking
+from backoffice.cli.common import CannotAsk, Command, CommandError, CommandUsageError, _console, option, speaking
 from backoffice.cli.reconcile import print_run
 from backoffice.platform.databases import database_url
 from backoffice.platform.extensions import db
@@ -33,19 +33,22 @@ before taking it as unreachable (unless its URL says)."""
 
 @click.command(
     "restore-check",
-    help="Check URL, a restored PostgreSQL database, before it serves: its schema at the migrations' head, the runtime "
-    "role's privileges as grant-runtime grants them, the seal key's fingerprint this installation's key's, and every "
-    "reconciliation check clean (a verify run, in a transaction rolled back at its end). Nothing is written to URL. "
-    "When URL is the database DATABASE_URL names, it asks first. Exits 0 when all is well, 1 naming what is wrong, 2 "
-    "when URL cannot be checked.",
+    cls=Command,
+    help=_l(
+        "Check URL, a restored PostgreSQL database, before it serves: its schema at the migrations' head, the "
+        "runtime role's privileges as grant-runtime grants them, the seal key's fingerprint this installation's "
+        "key's, and every reconciliation check clean (a verify run, in a transaction rolled back at its end). "
+        "Nothing is written to URL. When URL is the database DATABASE_URL names, it asks first. Exits 0 when all is "
+        "well, 1 naming what is wrong, 2 when URL cannot be checked."
+    ),
 )
 @click.argument("url")
-@click.option(
+@option(
     "--role",
     metavar="ROLE",
-    help="The runtime role whose privileges to check (default: BACKOFFICE_RUNTIME_ROLE; neither: not checked).",
+    help=_l("The runtime role whose privileges to check (default: BACKOFFICE_RUNTIME_ROLE; neither: not checked)."),
 )
-@click.option("--yes", is_flag=True, help="Do not ask, when URL is the database this installation serves.")
+@option("--yes", is_flag=True, help=_l("Do not ask, when URL is the database this installation serves."))
 @speaking
 def restore_check_command(url: str, role: str | None, yes: bool) -> None:
     target = _postgresql(url)

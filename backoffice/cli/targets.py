@@ -4,29 +4,32 @@ from __future__ import annotations
 
 import click
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
-from backoffice.cli.common import CommandError, CommandUsageError, Group
+from backoffice.cli.common import CommandError, CommandUsageError, Group, option
 from backoffice.platform.i18n import named_month
 from backoffice.platform.money import MoneyError, read_amount
 
 
-@click.group(cls=Group, help="Set account managers' monthly targets.")
+@click.group(cls=Group, help=_l("Set account managers' monthly targets."))
 def targets() -> None:
     pass
 
 
 @targets.command(
     "generate",
-    help="Give every active account manager without a target for MONTH (YYYY-MM) one: --amount, or with "
-    "--from-previous their previous month's (--amount for those without one). A target already set is kept.",
+    help=_l(
+        "Give every active account manager without a target for MONTH (YYYY-MM) one: --amount, or with "
+        "--from-previous their previous month's (--amount for those without one). A target already set is kept."
+    ),
 )
 @click.argument("month")
-@click.option("--from-previous", is_flag=True, help="Each manager's target of the previous month.")
-@click.option("--amount", metavar="AMOUNT", help="The target amount (e.g. 100.000.000).")
-@click.option(
+@option("--from-previous", is_flag=True, help=_l("Each manager's target of the previous month."))
+@option("--amount", metavar="AMOUNT", help=_l("The target amount (e.g. 100.000.000)."))
+@option(
     "--update",
     is_flag=True,
-    help="Then recompute the achieved amounts of the targets from MONTH on, through the reconciliation engine.",
+    help=_l("Then recompute the achieved amounts of the targets from MONTH on, through the reconciliation engine."),
 )
 def targets_generate(month: str, from_previous: bool, amount: str | None, update: bool) -> None:
     # Imported when the command runs: its help, and the commands that read no database, declare no model.

@@ -6,24 +6,25 @@ import sys
 
 import click
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
-from backoffice.cli.common import CommandError, CommandUsageError, Group
+from backoffice.cli.common import CommandError, CommandUsageError, Group, option
 from backoffice.platform.extensions import db
 from backoffice.platform.roles import Role
 from backoffice.platform.words import word
 
 
-@click.group(cls=Group, help="Manage the people who log in.")
+@click.group(cls=Group, help=_l("Manage the people who log in."))
 def users() -> None:
     pass
 
 
-@users.command("create", help="Create a user who logs in with EMAIL.")
+@users.command("create", help=_l("Create a user who logs in with EMAIL."))
 @click.argument("email")
-@click.option("--role", type=click.Choice([r.value for r in Role]), required=True)
-@click.option("--name", default="", help="Display name.")
-@click.option("--password-stdin", is_flag=True, help="Read the password from the first line of standard input.")
+@option("--role", type=click.Choice([r.value for r in Role]), required=True)
+@option("--name", default="", help=_l("Display name."))
+@option("--password-stdin", is_flag=True, help=_l("Read the password from the first line of standard input."))
 def create_user_command(email: str, role: str, name: str, password_stdin: bool) -> None:
     # Imported when the command runs: its help, and the commands that read no database, declare no model.
     from backoffice.services.users import UserError, create_user
@@ -39,12 +40,12 @@ def create_user_command(email: str, role: str, name: str, password_stdin: bool) 
     click.echo(_("Created %(role)s user %(email)s.", role=word(user.role), email=user.email))
 
 
-@users.command("change", help="Change the role or the active flag of the user with EMAIL, or reset their password.")
+@users.command("change", help=_l("Change the role or the active flag of the user with EMAIL, or reset their password."))
 @click.argument("email")
-@click.option("--role", type=click.Choice([r.value for r in Role]), help="Their new role.")
-@click.option("--active/--inactive", default=None, help="Reactivate, or deactivate (asks first).")
-@click.option("--password-stdin", is_flag=True, help="Reset the password to the first line of standard input.")
-@click.option("--yes", is_flag=True, help="Do not ask.")
+@option("--role", type=click.Choice([r.value for r in Role]), help=_l("Their new role."))
+@option("--active/--inactive", default=None, help=_l("Reactivate, or deactivate (asks first)."))
+@option("--password-stdin", is_flag=True, help=_l("Reset the password to the first line of standard input."))
+@option("--yes", is_flag=True, help=_l("Do not ask."))
 def change_user_command(email: str, role: str | None, active: bool | None, password_stdin: bool, yes: bool) -> None:
     # Imported when the command runs: its help, and the commands that read no database, declare no model.
     from backoffice.models import User

@@ -1,5 +1,5 @@
 """The ``backoffice`` command speaks one language, the installation's (``BACKOFFICE_LANGUAGE``): its own messages,
-its tables' headings, the services' refusals and what it reports from the web server."""
+its tables' headings, the services' refusals, what it reports from the web server, and its help."""
 
 from __future__ import annotations
 
@@ -195,3 +195,58 @@ def test_the_console_script_speaks_backoffice_language(app):
         text=True,
     )
     assert refused.returncode == 2 and refused.stderr.strip() == "Kesalahan: Tidak ada pengguna nobody@example.com."
+
+
+ENGLISH_HELP = (
+    "Run and administer the back-office.",
+    "Manage customers.",
+    "Import FILE (CSV or XLSX) of KIND: every row is checked first",
+    "Check the file and say what it would write; write nothing.",
+    "The admin importing it (recorded in every row's history).",
+)
+
+
+def helped(language: str, *command: str) -> str:
+    """What ``backoffice COMMAND --help`` prints in ``language``, its lines joined as one text: the help is printed
+    without the database, which DATABASE_URL names where nothing answers."""
+    env = os.environ | {
+        "DATABASE_URL": "postgresql://backoffice@127.0.0.1:9/nowhere",
+        "SECRET_KEY": "test",
+        "BACKOFFICE_LANGUAGE": language,
+    }
+    shown = subprocess.run([CONSOLE_SCRIPT, *command, "--help"], env=env, capture_output=True, text=True)
+    assert shown.returncode == 0, shown.stderr
+    return " ".join(shown.stdout.split())
+
+
+@pytest.mark.parametrize(
+    ("language", "root", "importing"),
+    [
+        (
+            "id",
+            ("Jalankan dan kelola back-office.", "Kelola pelanggan."),
+            (
+                "Impor FILE (CSV atau XLSX) berjenis KIND: setiap baris diperiksa lebih dulu",
+                "Periksa berkas dan sebutkan apa yang akan ditulis; tidak menulis apa pun.",
+                "Admin yang mengimpornya (dicatat di riwayat setiap baris).",
+            ),
+        ),
+        (
+            "vi",
+            ("Chạy và quản trị back-office.", "Quản lý khách hàng."),
+            (
+                "Nhập FILE (CSV hoặc XLSX) thuộc loại KIND: mọi dòng được kiểm tra trước",
+                "Kiểm tra tệp và cho biết sẽ ghi những gì; không ghi gì.",
+                "Quản trị viên nhập tệp (được ghi nhận trong lịch sử của từng dòng).",
+            ),
+        ),
+        ("en", ENGLISH_HELP[:2], ENGLISH_HELP[2:]),
+    ],
+)
+def test_the_console_scripts_help_speaks_backoffice_language(language, root, importing):
+    commands = helped(language)
+    assert all(words in commands for words in root), commands
+    import_file = helped(language, "import")
+    assert all(words in import_file for words in importing), import_file
+    if language != "en":
+        assert not [words for words in ENGLISH_HELP if words in commands or words in import_file]

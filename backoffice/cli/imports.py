@@ -65,7 +65,7 @@ REJECTED = 1
     "--dates",
     type=click.Choice(["dmy", "mdy", "ymd"]),
     help=_l(
-        "The order of the file's dates (31/12/2026: dmy; 12/31/2026: mdy); else as its dates say, else as the "
+        "How the file writes its dates (31/12/2026: dmy; 12/31/2026: mdy); else as its dates say, else as the "
         "installation writes them."
     ),
 )

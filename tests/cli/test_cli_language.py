@@ -233,7 +233,7 @@ def helped(language: str, *command: str) -> str:
         ),
         (
             "vi",
-            ("Chạy và quản trị back-office.", "Quản lý khách hàng."),
+            ("Chạy và quản trị back-office.", "Thêm, sửa và đóng khách hàng."),
             (
                 "Nhập FILE (CSV hoặc XLSX) thuộc loại KIND: mọi dòng được kiểm tra trước",
                 "Kiểm tra tệp và cho biết sẽ ghi những gì; không ghi gì.",

@@ -211,14 +211,16 @@ def _carry(connection, customer_id: int, waiting: list[int]) -> None:
 
 
 def posted_for(movement: BalanceTransaction):
-    """What the books posted for a wallet movement, as the wallet counts it: its entries' (the one it names and those
-    that name it) credits less debits on Customer deposits, in SQL."""
+    """What the books posted for a wallet movement, as the wallet counts it: its entries' credits less debits on
+    Customer deposits, in SQL. Its entries are those that name it, and the one it names when that entry records no
+    other event (one written beside a row forged by SQL): a row edited to name another event's entry never makes the
+    books post that entry again."""
     return (
         select(func.coalesce(func.sum(lines.c.credit - lines.c.debit), 0))
         .select_from(lines.join(entries, entries.c.id == lines.c.entry_id).join(accounts))
         .where(
             or_(
-                entries.c.id == movement.entry_id,
+                and_(entries.c.id == movement.entry_id, entries.c.source_type.is_(None)),
                 and_(entries.c.source_type == "balance_transaction", entries.c.source_id == movement.id),
             ),
             entries.c.status == EntryStatus.POSTED.value,

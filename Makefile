@@ -7,37 +7,45 @@ BACKOFFICE_TIMEZONE ?= Asia/Jakarta
 # The port `make run` serves on: `make run PORT=5001` when 5000 is taken.
 PORT ?= 5000
 export TEST_DATABASE_URL
+# The address `make run` serves on, which its commands print.
+ADDRESS = http://127.0.0.1:$(PORT)
+SERVER = $(BIN)/backoffice run --host 127.0.0.1 --port $(PORT)
+DEMO_DATA = $(BIN)/backoffice demo-data --url $(ADDRESS) --serving
+# The API token needs no database: it is printed while the database starts.
+API_TOKEN = $(BIN)/backoffice api-token --url $(ADDRESS)
 # Without DATABASE_URL, `make run` serves the demo from a PostgreSQL of its own (`backoffice embedded`), its data in
 # EMBEDDED_DATA: migrated by its owner, the demo loaded and served as the runtime role; Ctrl-C stops it too.
 EMBEDDED_DATA ?= instance/postgres
 ifdef DATABASE_URL
-START_DATABASE := @true
-GRANT_RUNTIME := @true
-SERVED_UNTIL_STOPPED = exec $(1)
+RUN = $(API_TOKEN) && $(BIN)/backoffice db upgrade && $(DEMO_DATA) && exec $(SERVER)
 else
-EMBEDDED := $(BIN)/backoffice embedded
-START_DATABASE := $(EMBEDDED) start --data $(EMBEDDED_DATA)
-AS_OWNER = DATABASE_URL=$$($(EMBEDDED) url --owner --data $(EMBEDDED_DATA))
-AS_RUNTIME = DATABASE_URL=$$($(EMBEDDED) url --data $(EMBEDDED_DATA))
-GRANT_RUNTIME = $(AS_OWNER) $(BIN)/backoffice db grant-runtime backoffice_runtime
-# The server in the background and this shell waiting for it: Ctrl-C, or a TERM to make (which make passes to this
-# shell), stops the server, then PostgreSQL. A shell runs its trap only once its foreground command has ended, so a
-# server in the foreground would keep serving after a TERM.
-SERVED_UNTIL_STOPPED = $(1) & server=$$!; trap 'kill $$server 2>/dev/null' INT TERM; \
-	trap 'wait $$server; $(EMBEDDED) stop --data $(EMBEDDED_DATA)' EXIT; wait $$server
+EMBEDDED = $(BIN)/backoffice embedded
+# One shell runs it all, each step in the background while the shell waits for it: Ctrl-C, or a TERM to make (which
+# make passes to this shell), ends the step running, starts no other, and stops PostgreSQL once that step has ended.
+# A shell runs its trap only once its foreground command has ended, so a step in the foreground would run to its end
+# after a TERM, and the next would start. Each role's URL is asked once: every command is a Python process that
+# takes a second to start.
+RUN = $(API_TOKEN) & token=$$!; \
+	trap 'stopping=1; kill $$step 2>/dev/null' INT TERM; \
+	trap 'wait $$step; $(EMBEDDED) stop --data $(EMBEDDED_DATA)' EXIT; \
+	step() { [ -z "$$stopping" ] && { "$$@" & step=$$!; wait $$step; }; }; \
+	step $(EMBEDDED) start --data $(EMBEDDED_DATA) && wait $$token && \
+	owner=$$($(EMBEDDED) url --owner --data $(EMBEDDED_DATA)) && \
+	runtime=$$($(EMBEDDED) url --data $(EMBEDDED_DATA)) && export DATABASE_URL=$$owner && \
+	step $(BIN)/backoffice db upgrade && step $(BIN)/backoffice db grant-runtime backoffice_runtime && \
+	export DATABASE_URL=$$runtime && step $(DEMO_DATA) && step $(SERVER)
 BACKOFFICE_ANCHORS_FOLDER ?= $(EMBEDDED_DATA)-anchors
 export BACKOFFICE_ANCHORS_FOLDER
 endif
 
 .PHONY: run serve test test-quick lint install install-test lock locked translations screenshots services chromium axe hledger libreoffice pango prometheus pgbouncer wrk bench worker scheduler clean
 
+# Its commands keep the bytecode Python compiles for them (in .venv and __pycache__/), whatever
+# PYTHONDONTWRITEBYTECODE says: each is a Python process that imports most of the same modules, which it would
+# otherwise compile again, a second of each start.
+run: export PYTHONDONTWRITEBYTECODE =
 run: install pango
-	$(START_DATABASE)
-	$(AS_OWNER) $(BIN)/backoffice db upgrade
-	$(GRANT_RUNTIME)
-	@$(AS_RUNTIME) $(BIN)/backoffice api-token --url http://127.0.0.1:$(PORT)
-	$(AS_RUNTIME) $(BIN)/backoffice demo-data --url http://127.0.0.1:$(PORT) --serving
-	$(call SERVED_UNTIL_STOPPED,$(AS_RUNTIME) $(BIN)/backoffice run --host 127.0.0.1 --port $(PORT))
+	@$(RUN)
 
 # The production web server: gunicorn with gunicorn.conf.py, on the DATABASE_URL, REDIS_URL, SECRET_KEY and
 # BACKOFFICE_* settings of the environment (see docs/operators.md). HUP reloads it gracefully.

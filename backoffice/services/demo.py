@@ -1,7 +1,9 @@
 """Demonstration data: managers, customers, six months of orders and targets.
 
 Every row has a natural key (email, code, number, manager and month); what exists is
-kept, so loading twice adds nothing.
+kept, so loading twice adds nothing. What exists is read once for each kind of row, and the meters, their
+assignments, invoices, payments and readings are written through the services as a batch of each: the rows the
+services write one at a time, in the few statements of a batch.
 """
 
 from __future__ import annotations
@@ -120,14 +122,16 @@ def load(today: date | None = None) -> dict[str, int]:
     for _ in range(MONTHS - 1):
         first_month = month_start(first_month - timedelta(days=1))
     with transaction() as session:
+        emails = _existing(User.email, where=User.email.in_([email for email, _, _ in LOGINS]))
         for email, password, role in LOGINS:
-            if _missing(User, email=email):
+            if email not in emails:
                 user = User(email=email, role=role, name=USER_NAMES[email])
                 user.set_password(password)
                 session.add(user)
                 added["users"] += 1
+        emails = _existing(AccountManager.email, where=AccountManager.email.in_([email for _, email in MANAGERS]))
         for name, email in MANAGERS:
-            if _missing(AccountManager, email=email):
+            if email not in emails:
                 session.add(AccountManager(name=name, email=email))
                 added["account managers"] += 1
         session.flush()
@@ -136,20 +140,29 @@ def load(today: date | None = None) -> dict[str, int]:
             .where(AccountManager.email.in_([email for _, email in MANAGERS]))
             .order_by(AccountManager.id)
         ).all()
+        codes = _existing(Customer.code, where=Customer.code.in_(CODES))
         for code, name in zip(CODES, CUSTOMERS, strict=True):
             number = int(code[1:])
-            if _missing(Customer, code=code):
+            if code not in codes:
                 manager = managers[number % len(managers)]
                 session.add(Customer(code=code, name=name, account_manager=manager, email=_email(number, code)))
                 added["customers"] += 1
         session.flush()
         customers = session.scalars(_demo_customers()).all()
+        targets = _existing(
+            Target.account_manager_id,
+            Target.period_start,
+            where=Target.account_manager_id.in_([manager.id for manager in managers]),
+        )
+        numbers = _existing(
+            Order.number, where=Order.number.in_([f"DEMO-{n:05d}" for n in range(1, MONTHS * ORDERS_PER_MONTH + 1)])
+        )
         month = first_month
         sequence = 0
         for _ in range(MONTHS):
             for manager in managers:
                 amount = Decimal(rng.randrange(150, 400)) * 1_000_000
-                if _missing(Target, account_manager_id=manager.id, period_start=month):
+                if (manager.id, month) not in targets:
                     session.add(Target(account_manager=manager, period_start=month, target_amount=amount))
                     added["targets"] += 1
             for _ in range(ORDERS_PER_MONTH):
@@ -163,7 +176,7 @@ def load(today: date | None = None) -> dict[str, int]:
                     "promo": Decimal(rng.randrange(0, 3)) * 1_000_000,
                     "reductions": Decimal(rng.randrange(0, 4)) * 100_000,
                 }
-                if closing <= today and _missing(Order, number=number):
+                if closing <= today and number not in numbers:
                     session.add(
                         Order(
                             number=number,
@@ -186,16 +199,30 @@ def _readings(rng: random.Random, first_month: date, today: date) -> int:
     """A price from the first month, and a reading of each customer's meter on the 20th of each month, recorded as
     one batch."""
     entries = []
-    for customer_id, code in db.session.execute(_demo_customers(Customer.id, Customer.code)).all():
-        if _missing(CustomerPricing, customer_id=customer_id, effective_from=first_month):
+    demo = db.session.execute(_demo_customers(Customer.id, Customer.code)).all()
+    priced = _existing(
+        CustomerPricing.customer_id,
+        where=CustomerPricing.customer_id.in_([customer_id for customer_id, _ in demo])
+        & (CustomerPricing.effective_from == first_month),
+    )
+    meters = dict(
+        db.session.execute(
+            select(Meter.serial, Meter.id).where(Meter.serial.in_([f"MTR-{code}" for _, code in demo]))
+        ).all()
+    )
+    read = _existing(
+        MeterReading.meter_id, MeterReading.reading_date, where=MeterReading.meter_id.in_(list(meters.values()))
+    )
+    for customer_id, code in demo:
+        if customer_id not in priced:
             price = Decimal(rng.randrange(60, 95)) * 100
             metering.set_pricing(
                 customer_id, first_month, price, Decimal("1.0") + Decimal(rng.randrange(0, 300)) / 10_000
             )
-        meter_id = db.session.scalar(select(Meter.id).where(Meter.serial == f"MTR-{code}"))
+        meter_id = meters[f"MTR-{code}"]
         day = first_month.replace(day=20)
         while day <= today:
-            if _missing(MeterReading, meter_id=meter_id, reading_date=day):
+            if (meter_id, day) not in read:
                 volume = Decimal(rng.randrange(20_000, 90_000)) / 100
                 entries.append(metering.Entry(meter_id, day, volume, note="Monthly reading"))
             day = month_start(day + timedelta(days=31)).replace(day=20)
@@ -224,20 +251,35 @@ def _issuer(first_month: date) -> None:
 def _postpaid(rng: random.Random, first_month: date) -> tuple[int, int]:
     """A meter per customer with monthly invoices and most of them paid, the invoices added as one batch and the
     payments as another."""
-    meters = 0
+    customers = db.session.scalars(_demo_customers()).all()
+    serials = {customer.id: f"MTR-{customer.code}" for customer in customers}
+    meters = {
+        meter.serial: meter for meter in db.session.scalars(select(Meter).where(Meter.serial.in_(serials.values())))
+    }
+    unmetered = [customer for customer in customers if serials[customer.id] not in meters]
+    if unmetered:
+        added = meter_lifecycle.add_meters([serials[customer.id] for customer in unmetered])
+        meter_lifecycle.assign_meters(
+            [
+                meter_lifecycle.NewAssignment(meter, customer, first_month)
+                for meter, customer in zip(added, unmetered, strict=True)
+            ]
+        )
+        meters |= {meter.serial: meter for meter in added}
+    numbers = _existing(
+        Invoice.number,
+        where=Invoice.number.in_(
+            [f"INV-{customer.code}-{n + 1:02d}" for customer in customers for n in range(MONTHS - 1)]
+        ),
+    )
     invoices, paid = [], []
-    for customer in db.session.scalars(_demo_customers()).all():
-        serial = f"MTR-{customer.code}"
-        meter = db.session.scalar(select(Meter).where(Meter.serial == serial))
-        if meter is None:
-            meter = meter_lifecycle.add_meter(serial)
-            meter_lifecycle.assign_meter(meter, customer, first_month)
-            meters += 1
+    for customer in customers:
+        meter = meters[serials[customer.id]]
         month = first_month
         for n in range(MONTHS - 1):
             number = f"INV-{customer.code}-{n + 1:02d}"
             amount = Decimal(rng.randrange(20, 90)) * 100_000
-            if _missing(Invoice, number=number):
+            if number not in numbers:
                 invoices.append(meter_invoices.NewInvoice(meter.id, number, amount, month, month + timedelta(days=14)))
                 if rng.random() < 0.8:
                     paid.append(len(invoices) - 1)
@@ -256,7 +298,7 @@ def _postpaid(rng: random.Random, first_month: date) -> tuple[int, int]:
     ]
     if payments:
         meter_payments.add_payments(payments)
-    return meters, len(invoices)
+    return len(unmetered), len(invoices)
 
 
 def _wallet_movements(rng: random.Random, first_month: date) -> int:
@@ -299,6 +341,8 @@ def _each_wallet_movement(rng: random.Random, first_month: date) -> None:
             )
 
 
-def _missing(model, **natural_key) -> bool:
+def _existing(*key, where) -> set:
+    """The natural keys of the rows ``where`` selects: the values of a ``key`` of one column, or tuples of them."""
     with db.session.no_autoflush:
-        return db.session.scalar(select(model.id).filter_by(**natural_key)) is None
+        rows = db.session.execute(select(*key).where(where)).all()
+    return {row[0] if len(key) == 1 else tuple(row) for row in rows}

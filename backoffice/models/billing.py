@@ -135,7 +135,6 @@ class Invoice(Withdrawable, db.Model):
     __versioned__ = {"exclude": ["version", "outstanding", "status"]}
     __table_args__ = (
         CheckConstraint("amount > 0", name="amount_positive"),
-        CheckConstraint("(vat IS NULL) = (vat_rate IS NULL)", name="vat_with_its_rate"),
         CheckConstraint("vat >= 0 AND vat < amount", name="vat_within_amount"),
         CheckConstraint("vat_included IS NULL OR (vat_included AND vat IS NOT NULL)", name="vat_included_is_vat"),
         _withdrawal_posted(),
@@ -148,6 +147,13 @@ class Invoice(Withdrawable, db.Model):
         Index("ix_invoices_outstanding_id", "outstanding", "id"),
         trigram_index("invoices", "number"),
         nearest_index("invoices", "number"),
+        # What the tax office numbers is one invoice's.
+        Index(
+            "uq_invoices_authority_number",
+            "authority_number",
+            unique=True,
+            postgresql_where=text("authority_number IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -160,7 +166,8 @@ class Invoice(Withdrawable, db.Model):
     when it is charged none (no rate in force on its issue date, a customer not taxed, or made before VAT was kept):
     its amount is all net."""
     vat_rate: Mapped[Decimal | None] = mapped_column(Rate)
-    """The rate charged, in per cent: the one in force on its issue date."""
+    """The rate its lines are charged, in per cent, where they share one (none where they have several: its totals
+    by rate are its lines')."""
     vat_included: Mapped[bool | None] = mapped_column()
     """True where its amount was given with its VAT in it (an old system's total): its VAT is the amount less its net,
     the amount ÷ (1 + rate) (``formulas.charged_vat_sql``); none where its net was given and charged VAT."""
@@ -170,8 +177,17 @@ class Invoice(Withdrawable, db.Model):
     outstanding: Mapped[Decimal] = mapped_column(Money, server_default=text("0"))
     """What the invoice still asks: its amount less what payments are applied to it (0 once withdrawn)."""
     status: Mapped[str] = mapped_column(String(12), Computed(SETTLED, persisted=True))
+    authority_number: Mapped[str | None] = mapped_column(String(64))
+    """The number the tax office gave it: Coretax's tax invoice number, a Vietnamese e-invoice's authority code, an
+    eTIMS receipt's number; none until it is brought back."""
+    authority_signature: Mapped[str | None] = mapped_column(String(200))
+    """What the tax office signed it with, where it signs (an eTIMS receipt's signature)."""
+    authority_recorded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     meter: Mapped[Meter] = relationship()
+    lines: Mapped[list["InvoiceLine"]] = relationship(
+        order_by="InvoiceLine.position", viewonly=True, back_populates="invoice"
+    )
 
     __mapper_args__ = {"version_id_col": version}
 
@@ -192,15 +208,27 @@ class Invoice(Withdrawable, db.Model):
         return self.status
 
 
+class LineKind(enum.StrEnum):
+    """What a line of an invoice bills, each kind taxed at its own rate."""
+
+    GAS = "gas"
+    METER_RENTAL = "meter_rental"
+    CONNECTION_FEE = "connection_fee"
+
+
 class InvoiceLine(db.Model):
-    """A line of an invoice as the system before wrote it (Odoo's and ERPNext's a row per line): what it bills, how
-    many at what unit price, the tax the line names, and its amount before VAT. Written with its invoice, never
-    changed (the database refuses): the old system's own words, printed on the invoice."""
+    """A line of an invoice: what kind of thing it bills, its base (its amount before VAT), the rate it is charged
+    at and its VAT; and, as the system before wrote it (Odoo's and ERPNext's a row per line), how many at what unit
+    price under which tax. Every invoice has at least one. Written with its invoice; its words and rate never
+    change (the database refuses), its base and VAT only with the correction of its one-line invoice."""
 
     __tablename__ = "invoice_lines"
     __table_args__ = (
         UniqueConstraint("invoice_id", "position"),
         CheckConstraint("position > 0", name="position_positive"),
+        CheckConstraint("(vat IS NULL) = (vat_rate IS NULL)", name="vat_with_its_rate"),
+        CheckConstraint("vat = round(vat, currency_places_v1())", name="vat_in_unit"),
+        Index("ix_invoice_lines_invoice_id", "invoice_id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -213,7 +241,16 @@ class InvoiceLine(db.Model):
     tax: Mapped[str] = mapped_column(String(60), server_default=text("''"))
     """The tax the line names, as written ("PPN 11%", "VAT 8%")."""
     amount: Mapped[Decimal] = mapped_column(Money)
-    """The line's amount before VAT: as the file gives it, else its quantity × unit price rounded once."""
+    """The line's base, its amount before VAT: as typed or as the file gives it, else its quantity × unit price
+    rounded once."""
+    kind: Mapped[LineKind] = mapped_column(str_enum(LineKind, "line_kind"), server_default=text("'gas'"))
+    vat_rate: Mapped[Decimal | None] = mapped_column(Rate)
+    """The rate in force for its kind on its invoice's issue date, in per cent (0 for a customer not taxed); none
+    where no rate was in force."""
+    vat: Mapped[Decimal | None] = mapped_column(Money)
+    """Its share of its invoice's VAT at its rate (``formulas.line_vat_sql``)."""
+
+    invoice: Mapped[Invoice] = relationship(back_populates="lines")
 
 
 class Payment(Withdrawable, db.Model):

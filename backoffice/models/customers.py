@@ -107,6 +107,9 @@ class Customer(db.Model):
     city: Mapped[str | None] = mapped_column(String(100))
     tax_number: Mapped[str | None] = mapped_column(String(40))
     """As the tax office writes it: NPWP in Indonesia, MST in Vietnam, KRA PIN in Kenya."""
+    nitku: Mapped[str | None] = mapped_column(String(22))
+    """Indonesia: the buyer's place of business as the tax office numbers it (NITKU, 22 digits); none: its NPWP's
+    16 digits and 000000, the head office."""
     route: Mapped[str | None] = mapped_column(String(60))
     """The meter reader's round (or area) its meters are read on, as the readers name it."""
     route_stop: Mapped[int | None]

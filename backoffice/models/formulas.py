@@ -25,6 +25,7 @@ from backoffice.models import (
     Invoice,
     JournalEntry,
     JournalLine,
+    LineKind,
     Meter,
     MeterAssignment,
     Order,
@@ -179,18 +180,38 @@ def total_price_sql(volume_sm3, price_per_sm3, places):
     return rounded_product(volume_sm3, price_per_sm3, places, type_=Money)
 
 
-def vat_rate_sql(on):
-    """The VAT rate in force on the day ``on`` (a date or a column), in per cent: the latest saved of the latest rates
-    applying from that day or before; 0 before any."""
+def rate_in_force_sql(on, kind=LineKind.GAS.value):
+    """The VAT rate in force for a ``kind`` of invoice line on the day ``on`` (each a value or a column), in per
+    cent: the latest saved of its latest rates applying from that day or before; none before any."""
     rates = VatRate.__table__
-    latest = (
+    return (
         select(rates.c.rate)
-        .where(rates.c.applies_from <= on)
+        .where(rates.c.kind == kind, rates.c.applies_from <= on)
         .order_by(rates.c.applies_from.desc(), rates.c.id.desc())
         .limit(1)
+        .correlate_except(rates)
         .scalar_subquery()
     )
-    return func.coalesce(latest, 0)
+
+
+def vat_rate_sql(on, kind=LineKind.GAS.value):
+    """:func:`rate_in_force_sql`, 0 before any rate."""
+    return func.coalesce(rate_in_force_sql(on, kind), 0)
+
+
+def line_vat_sql(invoice, position, base, rate, held=None):
+    """A line's share of its invoice's VAT at its ``rate``, as a window over the invoice's lines (``invoice`` the
+    column that names the invoice, ``position`` the line's place): the invoice's VAT at a rate is charged on the sum
+    of its lines at that rate, rounded once (:func:`vat_sql`), or is the VAT it ``held`` in its total at that rate
+    (:func:`charged_vat_sql`); each line takes its own base's VAT, the last line of the rate what rounding leaves.
+    None where the line's rate is none."""
+    at_rate = {"partition_by": [invoice, rate]}
+    own = vat_sql(base, rate)
+    charged = vat_sql(func.sum(base).over(**at_rate), rate)
+    if held is not None:
+        charged = func.coalesce(held, charged)
+    last = func.row_number().over(**at_rate, order_by=position.desc()) == 1
+    return case((last, charged - (func.sum(own).over(**at_rate) - own)), else_=own)
 
 
 def vat_sql(net, rate):

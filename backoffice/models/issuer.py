@@ -41,23 +41,36 @@ class Issuer(db.Model):
     """A PNG or JPEG of at most 200 KB; its history keeps its digest (``logo_sha256``), not its bytes."""
     logo_type: Mapped[str] = mapped_column(String(20), default="")
     logo_sha256: Mapped[str] = mapped_column(String(64), default="")
+    nitku: Mapped[str] = mapped_column(String(22), default="", server_default=text("''"))
+    """Indonesia: its place of business as the tax office numbers it (NITKU, 22 digits); empty: its NPWP's 16 digits
+    and 000000, the head office."""
+    einvoice_template: Mapped[str] = mapped_column(String(11), default="", server_default=text("''"))
+    """Vietnam: the e-invoice's template symbol (ký hiệu mẫu số; 1 for a VAT invoice)."""
+    einvoice_series: Mapped[str] = mapped_column(String(8), default="", server_default=text("''"))
+    """Vietnam: the e-invoice's series (ký hiệu hóa đơn, e.g. C26TAA)."""
+    etims_branch: Mapped[str] = mapped_column(String(2), default="", server_default=text("''"))
+    """Kenya: the eTIMS branch id (00 for the head office)."""
+    etims_device: Mapped[str] = mapped_column(String(40), default="", server_default=text("''"))
+    """Kenya: the serial of the eTIMS device (OSCU/VSCU) the invoices are sent through."""
     version: Mapped[int] = mapped_column(server_default=text("1"))
 
     __mapper_args__ = {"version_id_col": version}
 
 
 class VatRate(db.Model):
-    """The VAT rate charged from a day on, as an admin saved it on the Issuer page. Append-only: the rate in force
-    on a day is the latest row of the latest ``applies_from`` on or before it, so a mistaken rate is corrected by a
-    row of its own, and the history of rates is the table."""
+    """The VAT rate charged on a kind of line from a day on, as an admin saved it on the Issuer page. Append-only:
+    the rate in force for a kind on a day is its latest row of the latest ``applies_from`` on or before it, so a
+    mistaken rate is corrected by a row of its own, and the history of rates is the table."""
 
     __tablename__ = "vat_rates"
     __table_args__ = (
         CheckConstraint("rate >= 0 AND rate < 100", name="rate_in_range"),
-        Index("ix_vat_rates_applies_from_id", "applies_from", "id"),
+        Index("ix_vat_rates_kind_applies_from_id", "kind", "applies_from", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20), default="gas", server_default=text("'gas'"))
+    """The kind of invoice line it is charged on (``LineKind``)."""
     applies_from: Mapped[date] = mapped_column(Date)
     rate: Mapped[Decimal] = mapped_column(Rate)
     """In per cent."""

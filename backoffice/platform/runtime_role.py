@@ -31,11 +31,13 @@ CHANGED_AFTER_INSERT: dict[str, tuple[str, ...]] = {
         "first_approved_by_id",
         "first_approved_at",
     ),
+    "invoice_lines": ("amount", "vat"),
 }
 """What the application changes in the rows of an append-only table after inserting them, column by column: a
 draft journal entry is posted (by whom, when, with the source it records and its description) or voided, and an
 approval request is approved first (a clerk's, above the limit) and decided. Their triggers refuse each change once
-the entry is posted or the request is decided. A finding of tampered evidence is decided through the owner's
+the entry is posted or the request is decided; an invoice's line keeps its words and rate, its base and VAT moved
+by the correction of its one-line invoice. A finding of tampered evidence is decided through the owner's
 ``decide_tampered_evidence`` (migration ``0048``), never by an ``UPDATE`` of the runtime role's. No other column of
 these tables is ever updated (a run ends through ``end_reconciliation_run``), and no row of any append-only table is
 ever deleted."""

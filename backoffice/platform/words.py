@@ -20,6 +20,10 @@ WORDS = {
     "taxed": _l("taxed"),
     "exempt": _l("exempt from VAT"),
     "zero_rated": _l("zero-rated"),
+    # What an invoice's line bills.
+    "gas": _l("gas"),
+    "meter_rental": _l("meter rental"),
+    "connection_fee": _l("connection fee"),
     # A customer's, a meter's, a manager's state.
     "active": _l("active"),
     "suspended": _l("suspended"),

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
 from functools import cache
@@ -21,7 +21,15 @@ from flask_babel import force_locale
 from flask_babel import gettext as _
 from sqlalchemy import func, select
 
-from backoffice.models import Customer, DocumentKind, Invoice, InvoiceLine, MeterReading, TransactionCalculation
+from backoffice.models import (
+    Customer,
+    DocumentKind,
+    Invoice,
+    InvoiceLine,
+    LineKind,
+    MeterReading,
+    TransactionCalculation,
+)
 from backoffice.models.types import utcnow
 from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import db
@@ -167,13 +175,23 @@ class BilledLine:
 
 
 @dataclass(frozen=True)
+class Taxed:
+    """What an invoice's lines at one rate make: their base, the rate (none: charged none) and their VAT."""
+
+    rate: Decimal | None
+    base: Decimal
+    vat: Decimal
+
+
+@dataclass(frozen=True)
 class Billed:
-    """What an invoice bills: its period (after ``since``, the meter's previous invoice's issue date, up to its own)
-    and its lines, which add up to its amount."""
+    """What an invoice bills: its period (after ``since``, the meter's previous invoice's issue date, up to its own),
+    its lines, which add up to its net, and its totals by rate."""
 
     since: date | None
     until: date
     lines: list[BilledLine]
+    taxes: list[Taxed] = field(default_factory=list)
 
     @property
     def first_day(self) -> date | None:
@@ -188,17 +206,33 @@ class Billed:
     def kept(self) -> list[InvoiceLine]:
         """The invoice's lines as the system before wrote them (an imported invoice's), printed in its readings'
         place."""
-        return [line.kept for line in self.lines if line.kept is not None]
+        return [line.kept for line in self.lines if line.kept is not None and _worded(line.kept)]
+
+    @property
+    def others(self) -> list[InvoiceLine]:
+        """Its lines of other kinds than gas typed without words of their own (a meter's rental): printed by kind."""
+        return [line.kept for line in self.lines if line.kept is not None and not _worded(line.kept)]
 
     @property
     def rest(self) -> BilledLine | None:
         """The line of what the invoice asks beyond (or short of) its readings; ``None`` when they make it whole."""
         return next((line for line in self.lines if line.reading_date is None and line.kept is None), None)
 
+    @property
+    def untaxed(self) -> bool:
+        """Whether no line was charged a rate above 0 (an exempt or zero-rated customer, or no rate in force)."""
+        return not any(tax.rate for tax in self.taxes)
+
+
+def _worded(line: InvoiceLine) -> bool:
+    """Whether a line carries words of its own (as the system before wrote it) beyond its kind and amount."""
+    return bool(line.description or line.quantity is not None or line.unit_price is not None or line.tax)
+
 
 def billed(invoice: Invoice, customer_id: int) -> Billed:
     """The invoice's lines: those the system before wrote, where it was imported with them, else the readings of its
-    meter by ``customer_id`` (its holder) since the meter's previous invoice; and what it asks beyond them."""
+    meter by ``customer_id`` (its holder) since the meter's previous invoice for its gas, its other lines by their
+    kind; what it asks beyond them; and its totals by rate, its lines' summed."""
     since = db.session.scalar(
         select(func.max(Invoice.issued_on)).where(
             Invoice.meter_id == invoice.meter_id,
@@ -210,11 +244,24 @@ def billed(invoice: Invoice, customer_id: int) -> Billed:
     kept = db.session.scalars(
         select(InvoiceLine).where(InvoiceLine.invoice_id == invoice.id).order_by(InvoiceLine.position)
     ).all()
-    lines = [BilledLine(line.amount, kept=line) for line in kept] or _readings_billed(invoice, customer_id, since)
+    if any(_worded(line) for line in kept):
+        lines = [BilledLine(line.amount, kept=line) for line in kept]
+    else:
+        others = [line for line in kept if line.kind != LineKind.GAS]
+        lines = [*_readings_billed(invoice, customer_id, since), *(BilledLine(o.amount, kept=o) for o in others)]
     rest = invoice.net - sum((line.amount for line in lines), Decimal(0))
     if rest or not lines:
         lines.append(BilledLine(amount=rest))
-    return Billed(since=since, until=invoice.issued_on, lines=lines)
+    return Billed(since=since, until=invoice.issued_on, lines=lines, taxes=_by_rate(kept))
+
+
+def _by_rate(lines) -> list[Taxed]:
+    """The lines' bases and VAT summed by rate, the lowest rate first."""
+    rates: dict[Decimal | None, tuple[Decimal, Decimal]] = {}
+    for line in lines:
+        base, vat = rates.get(line.vat_rate, (Decimal(0), Decimal(0)))
+        rates[line.vat_rate] = (base + line.amount, vat + (line.vat or Decimal(0)))
+    return [Taxed(rate, *rates[rate]) for rate in sorted(rates, key=lambda rate: rate or Decimal(0))]
 
 
 def _readings_billed(invoice: Invoice, customer_id: int, since: date | None) -> list[BilledLine]:

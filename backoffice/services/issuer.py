@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import io
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 
@@ -23,7 +23,7 @@ from flask_babel import lazy_gettext as _l
 from flask_babel.speaklater import LazyString
 from sqlalchemy.exc import IntegrityError
 
-from backoffice.models import Issuer, User
+from backoffice.models import Issuer, LineKind, User
 from backoffice.platform.addresses import NotAnAddress, email_address
 from backoffice.platform.extensions import db
 from backoffice.platform.i18n import LANGUAGES, count_text, language
@@ -135,6 +135,8 @@ class Rate:
     rate: Decimal
     applies_from: date
     seen: int
+    kinds: dict[str, Decimal] = field(default_factory=dict)
+    """The kinds of line charged a rate of their own (by ``LineKind`` value); the others are charged ``rate``."""
 
 
 KEEP_LOGO = object()
@@ -182,7 +184,8 @@ def _saved(checked: dict, version: int | None, rate: Rate | None, user: User | N
             tax.lock_rates(connection)
             if tax.latest_id(connection) != rate.seen:
                 raise ChangedMeanwhile  # another rate was saved since the form was loaded
-            tax.save_rate(connection, rate.rate, rate.applies_from, user)
+            for kind in LineKind:
+                tax.save_rate(connection, rate.kinds.get(kind.value, rate.rate), rate.applies_from, user, kind.value)
     return row
 
 

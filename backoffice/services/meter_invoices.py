@@ -13,7 +13,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import insert, select, update
 
-from backoffice.models import Invoice, InvoiceLine, Meter, User
+from backoffice.models import Invoice, InvoiceLine, LineKind, Meter, User
 from backoffice.models.history import HistoryOperation, record
 from backoffice.models.types import one_of
 from backoffice.platform.extensions import db
@@ -27,14 +27,15 @@ invoices = Invoice.__table__
 
 @dataclass(frozen=True)
 class NewLine:
-    """A line of an invoice as the system before wrote it: its amount before VAT, and what, how many, at what unit
-    price and under which tax, as far as written."""
+    """A line of an invoice: its base (its amount before VAT), what kind of thing it bills (taxed at that kind's
+    rate), and, as typed or as the system before wrote it, what, how many, at what unit price and under which tax."""
 
     amount: Decimal
     description: str = ""
     quantity: Decimal | None = None
     unit_price: Decimal | None = None
     tax: str = ""
+    kind: str = LineKind.GAS.value
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,7 @@ class NewInvoice:
     vat_included: bool = False
     net: Decimal | None = None
     lines: Sequence[NewLine] = ()
-    """Its lines as the system before wrote them, kept and printed (never changed)."""
+    """Its lines, which make its net; none given: one line of gas, its net."""
     owed: Decimal | None = None
     """What it still asks once moved in, as the system before says (its Amount Due): the rest, where no payment here
     pays it, is recorded as settled in the system before (:func:`settlements.settle_before`)."""
@@ -68,10 +69,13 @@ def add_invoice(
     *,
     customer_id: int | None = None,
     user: User | None = None,
+    lines: Sequence[NewLine] = (),
 ) -> Invoice:
-    """Invoice the meter; the invoice is owed by whoever held the meter on ``issued_on`` (``customer_id``, if given).
-    An invoice issued after today is refused."""
-    (invoice_id,) = add_invoices([NewInvoice(meter.id, number, amount, issued_on, due_on, customer_id)], user=user)
+    """Invoice the meter ``amount`` before VAT, in ``lines`` that make it (none: one line of gas); the invoice is owed
+    by whoever held the meter on ``issued_on`` (``customer_id``, if given). An invoice issued after today is
+    refused."""
+    new = NewInvoice(meter.id, number, amount, issued_on, due_on, customer_id, lines=tuple(lines))
+    (invoice_id,) = add_invoices([new], user=user)
     return db.session.get(Invoice, invoice_id)
 
 
@@ -122,12 +126,20 @@ def add_invoices(new: Sequence[NewInvoice], *, user: User | None = None) -> list
             ],
         )
         ids = [entry.source_id for entry in posted]
-        if kept := [
-            {"invoice_id": invoice_id, "position": position, **asdict(line)}
-            for invoice_id, invoice in zip(ids, new, strict=True)
-            for position, line in enumerate(invoice.lines, 1)
-        ]:
-            connection.execute(insert(InvoiceLine.__table__), kept)
+        connection.execute(
+            insert(InvoiceLine.__table__),
+            [
+                {
+                    "invoice_id": invoice_id,
+                    "position": position,
+                    **asdict(line),
+                    "vat_rate": charged.rate,
+                    "vat": charged.vat,
+                }
+                for invoice_id, invoice, taxed in zip(ids, new, rated, strict=True)
+                for position, (line, charged) in enumerate(zip(invoice.lines, taxed.lines, strict=True), 1)
+            ],
+        )
         record(connection, Invoice, one_of(invoices.c.id, ids), HistoryOperation.CREATE)
         allocations.settle_meters(connection, meter_ids, user_id=user.id if user else None, stored=False)
         if owed := [(invoice_id, i.owed) for invoice_id, i in zip(ids, new, strict=True) if i.owed is not None]:
@@ -138,17 +150,21 @@ def add_invoices(new: Sequence[NewInvoice], *, user: User | None = None) -> list
 
 
 def _rated(connection, new: list[NewInvoice], held: list[int]) -> tuple[list[NewInvoice], list[tax.Taxed]]:
-    """The invoices as charged, with their VAT: an old system's total given with its net is the net charged VAT where
-    that makes the total, else the total with the VAT in it."""
-    asked = [
-        (i.net, i.issued_on, holder, False)
-        if i.vat_included and i.net is not None
-        else (i.amount, i.issued_on, holder, i.vat_included)
-        for i, holder in zip(new, held, strict=True)
-    ]
-    rated = tax.taxed(connection, asked)
+    """The invoices as charged, each with its lines and its VAT: an old system's total given with its net is the net
+    charged VAT where that makes the total, else the total with the VAT in it, its lines making what the total
+    leaves of it (the last line taking the difference)."""
+    lined = [replace(i, lines=tuple(i.lines) or (NewLine(_given_net(i)),)) for i in new]
+
+    def asked(invoice: NewInvoice, holder: int, total: bool) -> tax.Asked:
+        lines = [(line.kind, line.amount) for line in invoice.lines]
+        return tax.Asked(lines, invoice.issued_on, holder, invoice.amount if total else None)
+
+    rated = tax.taxed(
+        connection,
+        [asked(i, holder, i.vat_included and i.net is None) for i, holder in zip(lined, held, strict=True)],
+    )
     charged, again = [], []
-    for position, (invoice, taxed) in enumerate(zip(new, rated, strict=True)):
+    for position, (invoice, taxed) in enumerate(zip(lined, rated, strict=True)):
         if invoice.vat_included and invoice.net is not None:
             if invoice.net + (taxed.vat or Decimal(0)) == invoice.amount:
                 invoice = replace(invoice, amount=invoice.net, vat_included=False)
@@ -156,10 +172,25 @@ def _rated(connection, new: list[NewInvoice], held: list[int]) -> tuple[list[New
                 again.append(position)
         charged.append(invoice)
     if again:
-        taxed_again = tax.taxed(connection, [(new[p].amount, new[p].issued_on, held[p], True) for p in again])
+        taxed_again = tax.taxed(connection, [asked(charged[p], held[p], True) for p in again])
         for position, taxed in zip(again, taxed_again, strict=True):
             rated[position] = taxed
+    for position, (invoice, taxed) in enumerate(zip(charged, rated, strict=True)):
+        if invoice.vat_included:
+            charged[position] = _making(invoice, invoice.amount - (taxed.vat or Decimal(0)))
     return charged, rated
+
+
+def _given_net(invoice: NewInvoice) -> Decimal:
+    """What an invoice given without lines bills before VAT, as far as known: its net, or the old system's total."""
+    return invoice.net if invoice.vat_included and invoice.net is not None else invoice.amount
+
+
+def _making(invoice: NewInvoice, net: Decimal) -> NewInvoice:
+    """The invoice with its last line's base taking what its lines fall short of ``net`` by."""
+    *first, last = invoice.lines
+    short = net - sum((line.amount for line in invoice.lines), Decimal(0))
+    return replace(invoice, lines=(*first, replace(last, amount=last.amount + short)))
 
 
 def change_invoice(
@@ -181,11 +212,14 @@ def change_invoice(
         if version is not None and current.version != version:
             raise ChangedMeanwhile
         _refuse_number_taken(number, invoice_id)
-        included = current.vat_included if amount == current.amount - (current.vat or 0) else None
-        if included:  # its net as it was: its total, and the VAT in it, stay
+        same = amount == current.amount - (current.vat or 0)
+        included = current.vat_included if same else None
+        if same:  # its net as it was: its lines, its total and the VAT in it stay
             vat = current.vat
         else:
-            vat = None if current.vat_rate is None else tax.vat_at(connection, amount, current.vat_rate)
+            line = _only_line(connection, invoice_id)
+            share = None if line.vat_rate is None else tax.vat_at(connection, amount, line.vat_rate)
+            vat = tax.invoice_taxed((tax.Charged(line.vat_rate, share),)).vat
         total = _total(amount, vat or Decimal(0))
         billing.post_difference(
             connection, Kind.INVOICE, current, current.issued_on, total, user, (vat or 0) - (current.vat or 0)
@@ -202,9 +236,25 @@ def change_invoice(
                 version=invoices.c.version + 1,
             )
         )
+        if not same:  # the line after its invoice: the database holds the lines to their invoice's net and VAT
+            lines = InvoiceLine.__table__
+            connection.execute(update(lines).where(lines.c.id == line.id).values(amount=amount, vat=share))
         record(connection, Invoice, invoices.c.id == invoice_id, HistoryOperation.EDIT)
         billing.recompute_billing(connection, {current.meter_id}, set(), user=user)
     return db.session.get(Invoice, invoice_id)
+
+
+def _only_line(connection, invoice_id: int):
+    """The one line of an invoice whose net is corrected: an invoice of several lines, or whose line gives its
+    quantity and unit price, is corrected by its replacement (withdrawn, and issued again)."""
+    lines = InvoiceLine.__table__
+    found = connection.execute(select(lines).where(lines.c.invoice_id == invoice_id).order_by(lines.c.position)).all()
+    if len(found) != 1 or found[0].quantity is not None:
+        raise billing.BillingError(
+            _("This invoice's lines make its net: withdraw it and issue its replacement with the lines corrected."),
+            "amount",
+        )
+    return found[0]
 
 
 def withdraw_invoice(

@@ -11,18 +11,30 @@ the rate, a new rate holds it alone: neither commits over the other's reading.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal, InvalidOperation
 
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import Boolean, Date, Integer, Numeric, Select, case, func, literal, select
+from sqlalchemy import Date, Integer, Numeric, Select, String, case, func, literal, select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection
 
-from backoffice.models import Account, AccountType, Customer, Invoice, MeterAssignment, TaxStatus, User, VatRate, covers
-from backoffice.models.formulas import charged_vat_sql, vat_rate_sql, vat_sql
+from backoffice.models import (
+    Account,
+    AccountType,
+    Customer,
+    Invoice,
+    InvoiceLine,
+    LineKind,
+    MeterAssignment,
+    TaxStatus,
+    User,
+    VatRate,
+    covers,
+)
+from backoffice.models.formulas import charged_vat_sql, line_vat_sql, rate_in_force_sql, vat_rate_sql, vat_sql
 from backoffice.models.types import Money, next_month_start, upsert
 from backoffice.platform.databases import advisory_key
 from backoffice.platform.i18n import named_date
@@ -47,39 +59,85 @@ class TaxError(ValueError):
 
 
 @dataclass(frozen=True)
+class Charged:
+    """A line as charged: the rate in force for its kind on its invoice's day (0 for a customer not taxed; none where
+    no rate was in force) and its share of the invoice's VAT."""
+
+    rate: Decimal | None
+    vat: Decimal | None
+
+
+@dataclass(frozen=True)
 class Taxed:
-    """An invoice's VAT and the rate it was charged at, in per cent; both ``None`` when it is charged none (no rate in
-    force, or a customer not taxed), as every invoice was before VAT was kept."""
+    """An invoice's VAT, the one rate of its lines (none where they have several), in per cent, and its lines as
+    charged; the VAT and rate ``None`` where it is charged none (no rate in force, or a customer not taxed), as every
+    invoice was before VAT was kept."""
 
     vat: Decimal | None
     rate: Decimal | None
+    lines: tuple[Charged, ...] = ()
 
 
-def taxed(connection: Connection, invoices_: Sequence[tuple[Decimal, date, int, bool]]) -> list[Taxed]:
-    """The VAT of new invoices, each ``(amount, issued_on, customer_id, included)``: on the amount, its net, or, where
-    ``included``, held in the amount, its total (``formulas.charged_vat_sql``); at the rate in force on its day, none
-    for a customer not taxed or at a rate of 0; read in one statement, holding :data:`RATES_LOCK` shared until the
-    unit of work ends."""
-    if not invoices_:
+@dataclass(frozen=True)
+class Asked:
+    """An invoice to charge: its lines ``(kind, base)``, its issue date and customer; where ``total`` is given, an old
+    system's total that holds its VAT, never charged VAT again (charged the rate of its lines' kind)."""
+
+    lines: Sequence[tuple[str, Decimal]]
+    issued_on: date
+    customer_id: int
+    total: Decimal | None = None
+
+
+def taxed(connection: Connection, asked: Sequence[Asked]) -> list[Taxed]:
+    """The VAT of new invoices, line by line: each line at the rate in force for its kind on the invoice's day (0 for
+    a customer not taxed), its share of the VAT the invoice charges at that rate (``formulas.line_vat_sql``: on the
+    sum of its lines at the rate, or, for an old system's ``total``, held in it); read in one statement, holding
+    :data:`RATES_LOCK` shared until the unit of work ends."""
+    if not asked:
         return []
     connection.execute(select(func.pg_advisory_xact_lock_shared(RATES_LOCK)))
-    amounts, days, ids, included = zip(*invoices_, strict=True)
+    given_lines = [
+        (place, position, kind, base, invoice.issued_on, invoice.customer_id, invoice.total)
+        for place, invoice in enumerate(asked)
+        for position, (kind, base) in enumerate(invoice.lines, 1)
+    ]
+    places, positions, kinds, bases, days, ids, totals = zip(*given_lines, strict=True)
     given = (
         func.unnest(
-            literal(list(amounts), ARRAY(Numeric(15, 2))),
+            literal(list(places), ARRAY(Integer)),
+            literal(list(positions), ARRAY(Integer)),
+            literal(list(kinds), ARRAY(String)),
+            literal(list(bases), ARRAY(Numeric(15, 2))),
             literal(list(days), ARRAY(Date)),
             literal(list(ids), ARRAY(Integer)),
-            literal(list(included), ARRAY(Boolean)),
+            literal(list(totals), ARRAY(Numeric(15, 2))),
         )
-        .table_valued("amount", "day", "customer_id", "included", with_ordinality="place")
+        .table_valued("place", "position", "kind", "base", "day", "customer_id", "total")
         .render_derived("given")
     )
     status = select(customers.c.tax_status).where(customers.c.id == given.c.customer_id).scalar_subquery()
-    rate = case((status.in_(UNTAXED), literal(Decimal(0))), else_=vat_rate_sql(given.c.day))
-    rated = select(given.c.place, given.c.amount, given.c.included, rate.label("rate")).subquery("rated")
-    vat = charged_vat_sql(rated.c.amount, rated.c.rate, rated.c.included)
-    rows = connection.execute(select(vat.label("vat"), rated.c.rate).order_by(rated.c.place))
-    return [Taxed(Decimal(row.vat), Decimal(row.rate)) if row.rate else Taxed(None, None) for row in rows]
+    in_force = rate_in_force_sql(given.c.day, given.c.kind)
+    rate = case((in_force.is_(None), None), (status.in_(UNTAXED), literal(Decimal(0))), else_=in_force)
+    rated = select(given, rate.label("rate")).subquery("rated")
+    held = case((rated.c.total.is_not(None), charged_vat_sql(rated.c.total, rated.c.rate, literal(True))))
+    vat = line_vat_sql(rated.c.place, rated.c.position, rated.c.base, rated.c.rate, held)
+    rows = connection.execute(
+        select(rated.c.place, rated.c.rate, vat.label("vat")).order_by(rated.c.place, rated.c.position)
+    )
+    charged: list[list[Charged]] = [[] for _ in asked]
+    for row in rows:
+        charged[row.place].append(Charged(row.rate, None if row.vat is None else Decimal(row.vat)))
+    return [invoice_taxed(tuple(lines)) for lines in charged]
+
+
+def invoice_taxed(lines: tuple[Charged, ...]) -> Taxed:
+    """An invoice's VAT, the sum of its lines', and its one rate: none where no line is charged a rate above 0."""
+    rates = {line.rate for line in lines}
+    if not any(rates - {None, Decimal(0)}):
+        return Taxed(None, None, lines)
+    vat = sum((line.vat or Decimal(0) for line in lines), Decimal(0))
+    return Taxed(vat, rates.pop() if len(rates) == 1 else None, lines)
 
 
 def vat_at(connection: Connection, net: Decimal, rate: Decimal) -> Decimal:
@@ -87,19 +145,45 @@ def vat_at(connection: Connection, net: Decimal, rate: Decimal) -> Decimal:
     return Decimal(connection.scalar(select(vat_sql(literal(net, Money), literal(rate, Numeric(5, 2))))))
 
 
-def rates(session) -> list[VatRate]:
-    """Every rate saved, the latest first: the history of rates."""
-    return list(session.scalars(select(VatRate).order_by(VatRate.applies_from.desc(), VatRate.id.desc())))
+@dataclass(frozen=True)
+class RateSaved:
+    """A rate as an admin saved it: from a day, for the kinds of line it was saved for at once."""
+
+    applies_from: date
+    rate: Decimal
+    kinds: tuple[LineKind, ...]
+    created_at: object
+    created_by_id: int | None
+    created_by: User | None
+
+    @property
+    def every_kind(self) -> bool:
+        return len(self.kinds) == len(LineKind)
 
 
-def in_force(session, today: date) -> VatRate | None:
-    """The rate saved that is in force on ``today``, if any."""
+def rates(session) -> list[RateSaved]:
+    """Every rate saved, the latest first, the kinds of line it was saved for at once together: the history."""
+    saved: dict[tuple, RateSaved] = {}
+    for row in session.scalars(select(VatRate).order_by(VatRate.applies_from.desc(), VatRate.id.desc())):
+        key = (row.applies_from, row.rate, row.created_at, row.created_by_id)
+        kinds = (*saved[key].kinds, LineKind(row.kind)) if key in saved else (LineKind(row.kind),)
+        saved[key] = RateSaved(row.applies_from, row.rate, kinds, row.created_at, row.created_by_id, row.created_by)
+    return [replace(entry, kinds=tuple(kind for kind in LineKind if kind in entry.kinds)) for entry in saved.values()]
+
+
+def in_force(session, today: date, kind: str = LineKind.GAS.value) -> VatRate | None:
+    """The rate saved for ``kind`` that is in force on ``today``, if any."""
     return session.scalar(
         select(VatRate)
-        .where(VatRate.applies_from <= today)
+        .where(VatRate.kind == kind, VatRate.applies_from <= today)
         .order_by(VatRate.applies_from.desc(), VatRate.id.desc())
         .limit(1)
     )
+
+
+def in_force_by_kind(session, today: date) -> dict[LineKind, VatRate | None]:
+    """The rate in force on ``today`` for each kind of line."""
+    return {kind: in_force(session, today, kind.value) for kind in LineKind}
 
 
 def lock_rates(connection: Connection) -> None:
@@ -123,21 +207,55 @@ def checked_rate(text: str | Decimal | None) -> Decimal:
     return rate.quantize(Decimal("0.01"))
 
 
-def save_rate(connection: Connection, rate: Decimal, applies_from: date, user: User | None) -> bool:
-    """Keep ``rate`` from ``applies_from`` on, within the caller's unit of work; whether a rate was written (none when
-    it is already the one in force from that day). The first rate adds VAT payable to the chart of accounts.
-    Refused (:class:`TaxError`) when an invoice was issued from that day on, before a later rate: it keeps what it was
-    charged."""
+def save_rate(
+    connection: Connection, rate: Decimal, applies_from: date, user: User | None, kind: str | None = None
+) -> bool:
+    """Keep ``rate`` for lines of ``kind`` (none: of every kind) from ``applies_from`` on, within the caller's unit of
+    work; whether a rate was written (none when it is already the one in force from that day). The first rate adds
+    VAT payable to the chart of accounts. Refused (:class:`TaxError`) when an invoice with a line of that kind was
+    issued from that day on, before a later rate: it keeps what it was charged."""
     rate = checked_rate(rate)
     lock_rates(connection)
-    if Decimal(connection.scalar(select(vat_rate_sql(literal(applies_from, Date))))) == rate:
+    kinds = [kind.value for kind in LineKind] if kind is None else [LineKind(kind).value]
+    changed = [
+        kind
+        for kind in kinds
+        if Decimal(connection.scalar(select(vat_rate_sql(literal(applies_from, Date), kind)))) != rate
+    ]
+    for kind in changed:
+        _refuse_if_issued(connection, applies_from, kind)
+    if not changed:
         return False
-    later = connection.scalar(
-        select(func.min(rates_table.c.applies_from)).where(rates_table.c.applies_from > applies_from)
+    connection.execute(
+        rates_table.insert(),
+        [
+            {"applies_from": applies_from, "rate": rate, "kind": kind, "created_by_id": user.id if user else None}
+            for kind in changed
+        ],
     )
+    connection.execute(
+        upsert(accounts)
+        .values(code=VAT_PAYABLE, name=ACCOUNT_NAMES[VAT_PAYABLE], type=AccountType.LIABILITY.value)
+        .on_conflict_do_nothing(index_elements=[accounts.c.code])
+    )
+    return True
+
+
+def _refuse_if_issued(connection: Connection, applies_from: date, kind: str) -> None:
+    """Refuse a rate for ``kind`` from ``applies_from`` when an invoice with a line of that kind was issued from
+    that day on, before that kind's next rate."""
+    later = connection.scalar(
+        select(func.min(rates_table.c.applies_from)).where(
+            rates_table.c.kind == kind, rates_table.c.applies_from > applies_from
+        )
+    )
+    lines = InvoiceLine.__table__
     issued = (
         select(invoices.c.number, invoices.c.issued_on)
-        .where(invoices.c.issued_on >= applies_from)
+        .where(
+            invoices.c.issued_on >= applies_from,
+            select(lines.c.id).where(lines.c.invoice_id == invoices.c.id, lines.c.kind == kind).exists(),
+        )
         .order_by(invoices.c.issued_on.desc(), invoices.c.id.desc())
         .limit(1)
     )
@@ -154,15 +272,6 @@ def save_rate(connection: Connection, rate: Decimal, applies_from: date, user: U
             ),
             "vat_rate_from",
         )
-    connection.execute(
-        rates_table.insert().values(applies_from=applies_from, rate=rate, created_by_id=user.id if user else None)
-    )
-    connection.execute(
-        upsert(accounts)
-        .values(code=VAT_PAYABLE, name=ACCOUNT_NAMES[VAT_PAYABLE], type=AccountType.LIABILITY.value)
-        .on_conflict_do_nothing(index_elements=[accounts.c.code])
-    )
-    return True
 
 
 REGISTER_COLUMNS = [

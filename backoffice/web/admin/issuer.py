@@ -14,7 +14,7 @@ from markupsafe import Markup
 from wtforms import BooleanField, HiddenField, StringField, TextAreaField
 from wtforms.validators import Optional
 
-from backoffice.models import Issuer, Role
+from backoffice.models import Issuer, LineKind, Role
 from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import db
 from backoffice.services import ChangedMeanwhile, issuer, sending, tax
@@ -64,9 +64,19 @@ class IssuerForm(Versioned, FlaskForm):
         _l("VAT rate (%)"),
         check=tax.checked_rate,
         description=_l(
-            "Added to the net of every invoice issued from the day below on, unless its customer is exempt "
+            "Added to the net of every invoice line issued from the day below on, unless its customer is exempt "
             "or zero-rated."
         ),
+    )
+    vat_rate_meter_rental = OptionalDecimalNumberField(
+        _l("VAT rate on meter rental (%)"),
+        check=tax.checked_rate,
+        description=_l("Empty: the VAT rate above."),
+    )
+    vat_rate_connection_fee = OptionalDecimalNumberField(
+        _l("VAT rate on connection fees (%)"),
+        check=tax.checked_rate,
+        description=_l("Empty: the VAT rate above."),
     )
     vat_rate_from = LocalDateField(
         _l("VAT rate applies from"),
@@ -94,13 +104,20 @@ def logo_source(details: issuer.Details) -> Markup | None:
 def edit():
     details = issuer.current()
     today = local_today()
-    in_force = tax.in_force(db.session, today)
+    in_force = tax.in_force_by_kind(db.session, today)
+    gas = in_force[LineKind.GAS]
+    own = {
+        f"vat_rate_{kind.value}": rate.rate
+        for kind, rate in in_force.items()
+        if kind is not LineKind.GAS and rate is not None and (gas is None or rate.rate != gas.rate)
+    }
     form = IssuerForm(
         obj=details,
         version=details.version,
-        vat_rate=in_force.rate if in_force else None,
-        vat_rate_from=in_force.applies_from if in_force else None,
+        vat_rate=gas.rate if gas else None,
+        vat_rate_from=gas.applies_from if gas else None,
         vat_rates_seen=tax.latest_id(db.session),
+        **own,
     )
     form.tax_number.label.text = details.tax_name
     if form.validate_on_submit():
@@ -112,7 +129,13 @@ def edit():
         values = {field: form[field].data or "" for field in issuer.LIMITS}
         rate = None
         if form.vat_rate.data is not None:
-            rate = issuer.Rate(form.vat_rate.data, form.vat_rate_from.data or today, int(form.vat_rates_seen.data or 0))
+            kinds = {
+                kind.value: form[f"vat_rate_{kind.value}"].data
+                for kind in LineKind
+                if kind is not LineKind.GAS and form[f"vat_rate_{kind.value}"].data is not None
+            }
+            seen = int(form.vat_rates_seen.data or 0)
+            rate = issuer.Rate(form.vat_rate.data, form.vat_rate_from.data or today, seen, kinds)
         try:
             issuer.save(values, logo=logo, version=form.version.data, rate=rate, user=current_user)
         except (issuer.IssuerError, tax.TaxError) as error:

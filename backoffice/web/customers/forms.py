@@ -13,17 +13,20 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, Optional, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
+from backoffice.models import LineKind
 from backoffice.platform.clock import local_today
 from backoffice.platform.lines import DESCRIPTION_LENGTH
 from backoffice.platform.money import shown
 from backoffice.platform.reasons import AdjustmentReason
 from backoffice.services import metering
+from backoffice.services.meter_invoices import NewLine
 from backoffice.web.plumbing.choices import placeholder
 from backoffice.web.plumbing.fields import (
     DecimalNumberField,
     LocalDateField,
     MoneyField,
     OptionalDecimalNumberField,
+    OptionalMoneyField,
 )
 from backoffice.web.plumbing.forms import FlaskForm
 from backoffice.web.plumbing.pickers import PickerField
@@ -104,7 +107,23 @@ class InvoiceForm(FlaskForm):
         _l("Invoice number"), validators=[InputRequired(_l("Enter the invoice number.")), Length(max=40)]
     )
     amount = MoneyField(_l("Amount"), description=NET_HELP)
+    meter_rental = OptionalMoneyField(
+        _l("Meter rental"), description=_l("Before VAT, taxed at the meter rental's rate. Empty: none.")
+    )
+    connection_fee = OptionalMoneyField(
+        _l("Connection fee"), description=_l("Before VAT, taxed at the connection fee's rate. Empty: none.")
+    )
     issued_on = LocalDateField(_l("Issued"), validators=[InputRequired(_l("Enter the issue date."))])
+
+    def lines(self) -> list[NewLine]:
+        """The invoice's lines as typed: its gas (the amount) and, where given, its meter rental and connection fee,
+        each charged its kind's rate."""
+        typed = [(self.amount.data, LineKind.GAS), (self.meter_rental.data, LineKind.METER_RENTAL)]
+        typed.append((self.connection_fee.data, LineKind.CONNECTION_FEE))
+        if all(amount is None for amount, _kind in typed[1:]):
+            return []
+        return [NewLine(amount, kind=kind.value) for amount, kind in typed if amount is not None]
+
     due_on = LocalDateField(_l("Due"), validators=[InputRequired(_l("Enter the due date."))])
 
 

@@ -120,8 +120,15 @@ def change_assignment(code: str, assignment_id: int, action: str):
 @posts_once
 def add_invoice(code: str):
     def write(form, meter, customer):
+        lines = form.lines()
         invoice = meter_invoices.add_invoice(
-            meter, form.number.data, form.amount.data, form.issued_on.data, form.due_on.data, customer_id=customer.id
+            meter,
+            form.number.data,
+            sum((line.amount for line in lines), Decimal(0)) if lines else form.amount.data,
+            form.issued_on.data,
+            form.due_on.data,
+            customer_id=customer.id,
+            lines=lines,
         )
         said = _("Invoice %(number)s of %(amount)s added for %(customer)s on meter %(meter)s.")
         return invoice_said(invoice, customer, said, meter=meter)

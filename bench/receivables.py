@@ -119,6 +119,11 @@ def _generate(url: str) -> None:
                 "FROM generate_series(1, %s::int) n",
                 (INVOICES,),
             )
+            connection.execute(
+                "INSERT INTO invoice_lines (invoice_id, position, kind, amount) "
+                "SELECT n, 1, 'gas', 1000000 FROM generate_series(1, %s::int) n",
+                (INVOICES,),
+            )
         connection.commit()
     with psycopg.connect(url, autocommit=True) as connection:
         connection.execute("VACUUM ANALYZE")

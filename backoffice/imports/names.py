@@ -14,4 +14,5 @@ KIND_NAMES = (
     "balances",
     "invoices",
     "payments",
+    "tax_office_numbers",
 )

@@ -19,12 +19,25 @@ from backoffice.imports.kinds.orders import ORDERS
 from backoffice.imports.kinds.payments import PAYMENTS
 from backoffice.imports.kinds.prices import PRICES
 from backoffice.imports.kinds.readings import READINGS
+from backoffice.imports.kinds.tax_office_numbers import TAX_OFFICE_NUMBERS
 from backoffice.imports.names import KIND_NAMES
 
 KINDS: dict[str, ImportKind] = {
     kind.name: kind
     for kind in sorted(
-        (MANAGERS, CUSTOMERS, METERS, ASSIGNMENTS, PRICES, ORDERS, READINGS, BALANCES, INVOICES, PAYMENTS),
+        (
+            MANAGERS,
+            CUSTOMERS,
+            METERS,
+            ASSIGNMENTS,
+            PRICES,
+            ORDERS,
+            READINGS,
+            BALANCES,
+            INVOICES,
+            PAYMENTS,
+            TAX_OFFICE_NUMBERS,
+        ),
         key=lambda kind: KIND_NAMES.index(kind.name),
     )
 }
@@ -42,6 +55,7 @@ __all__ = [
     "PAYMENTS",
     "PRICES",
     "READINGS",
+    "TAX_OFFICE_NUMBERS",
     "Field",
     "ImportKind",
     "Row",

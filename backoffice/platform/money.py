@@ -280,6 +280,12 @@ def format_money(value: Decimal | None, locale: str, currency: str) -> str:
     return _formatter(locale, currency, None)(value)
 
 
+def rate_text(rate: Decimal, locale: str | None = None) -> str:
+    """A tax rate in per cent in the reader's notation (``locale``'s, given), with the places it has: ``11 %``,
+    ``7,5 %``."""
+    return format_number(rate, locale or number_locale(), "#,##0.##") + " %"
+
+
 def format_number(value: Decimal | int, locale: str, pattern: str) -> str:
     """Format a number by a pattern such as ``#,##0.0000`` in the locale: Babel's ``format_decimal``."""
     return _formatter(locale, None, pattern)(value)

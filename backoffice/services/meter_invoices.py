@@ -17,7 +17,7 @@ from backoffice.models import Invoice, InvoiceLine, LineKind, Meter, User
 from backoffice.models.history import HistoryOperation, record
 from backoffice.models.types import one_of
 from backoffice.platform.extensions import db
-from backoffice.platform.money import MoneyError, check_amount, shown
+from backoffice.platform.money import MoneyError, check_amount, rate_text, shown
 from backoffice.posting.closed_months import refuse_if_closed
 from backoffice.posting.rules import Kind
 from backoffice.services import ChangedMeanwhile, allocations, billing, settlements, tax, transaction
@@ -177,8 +177,25 @@ def _rated(connection, new: list[NewInvoice], held: list[int]) -> tuple[list[New
             rated[position] = taxed
     for position, (invoice, taxed) in enumerate(zip(charged, rated, strict=True)):
         if invoice.vat_included:
+            _refuse_rates_in_total(invoice, taxed)
             charged[position] = _making(invoice, invoice.amount - (taxed.vat or Decimal(0)))
     return charged, rated
+
+
+def _refuse_rates_in_total(invoice: NewInvoice, taxed: tax.Taxed) -> None:
+    """Refuse a total given with its VAT in it whose lines are taxed at several rates: the VAT it holds cannot be
+    told apart by rate (its net, given, is charged instead, where its VAT makes the total)."""
+    rates = sorted({line.rate or Decimal(0) for line in taxed.lines})
+    if len(rates) > 1:
+        raise billing.BillingError(
+            _(
+                "Invoice %(number)s is given by its total with its VAT in it, but its lines are taxed at %(rates)s: "
+                "give its net, or lines whose VAT at these rates makes its total.",
+                number=invoice.number,
+                rates=_(" and ").join(rate_text(rate) for rate in rates),
+            ),
+            "total",
+        )
 
 
 def _given_net(invoice: NewInvoice) -> Decimal:

@@ -10,10 +10,10 @@ from decimal import Decimal
 import pytest
 import sqlalchemy as sa
 
-from backoffice.models import ImportStatus, Invoice, InvoiceLine, Meter, Payment
+from backoffice.models import ImportStatus, Invoice, InvoiceLine, LineKind, Meter, Payment
 from backoffice.platform.extensions import db
 from backoffice.platform.money import shown
-from backoffice.services import billing, meter_invoices, settlements
+from backoffice.services import billing, meter_invoices, settlements, tax
 from tests.imports.test_moving_in import imported, run_on_the_page
 from tests.imports.test_vat_included import moved_in
 
@@ -156,3 +156,61 @@ def test_a_settlement_beyond_what_its_invoice_asks_is_refused(app):
     with pytest.raises(billing.BillingError, match="F-2 asks less"):
         settlements.settle_before([(invoice_id, asks + D("0.01"))])
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Payment)) == 0
+
+
+def test_a_line_s_kind_is_read_and_taxed_at_its_kind_s_rate(app, runner, tmp_path):
+    moved_in(app)
+    with db.session.begin_nested():
+        tax.save_rate(db.session.connection(), D("10"), date(2026, 1, 1), None, LineKind.METER_RENTAL.value)
+    db.session.commit()
+    typed = ERPNEXT.replace("Rate (Items),", "Rate (Items),Jenis baris,").replace("5500.00,", "5500.00,Gas alam,")
+    typed = typed.replace("55000.00,55000.00", "55000.00,Sewa meter,55000.00")
+    typed = typed.replace("127050.00,1282050.00,1282050.00", "126500.00,1281500.00,1281500.00")  # 11 % and 10 %
+    result = imported(
+        runner,
+        tmp_path,
+        "invoices",
+        "Sales Invoice.csv",
+        typed.replace("ID,Customer,", "ID,Meter,").replace("Rina Kusuma", "M-1").encode(),
+        "--decimal",
+        ".",
+    )
+    assert result.exit_code == 0, result.output + result.stderr
+    assert "  Jenis baris → Line kind (line_kind)" in result.output
+    query = sa.select(InvoiceLine.kind, InvoiceLine.vat_rate).order_by(InvoiceLine.position)
+    assert [tuple(row) for row in db.session.execute(query)] == [
+        (LineKind.GAS, D("11.00")),
+        (LineKind.METER_RENTAL, D("10.00")),
+    ]
+
+
+def test_a_line_of_a_kind_no_one_knows_is_refused_naming_its_line(app, runner, tmp_path):
+    moved_in(app)
+    typed = ERPNEXT.replace("Rate (Items),", "Rate (Items),Line kind,").replace("5500.00,", "5500.00,gas,")
+    typed = typed.replace("55000.00,55000.00", "55000.00,parking,55000.00")
+    result = imported(
+        runner,
+        tmp_path,
+        "invoices",
+        "Sales Invoice.csv",
+        typed.replace("ID,Customer,", "ID,Meter,").replace("Rina Kusuma", "M-1").encode(),
+        "--decimal",
+        ".",
+    )
+    assert result.exit_code == 1
+    assert "Write gas, meter rental or connection fee." in result.stderr
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Invoice)) == 0
+
+
+def test_a_total_given_with_its_vat_over_lines_of_two_rates_is_refused(app, runner, tmp_path):
+    moved_in(app)
+    with db.session.begin_nested():
+        tax.save_rate(db.session.connection(), D("10"), date(2026, 1, 1), None, LineKind.METER_RENTAL.value)
+    db.session.commit()
+    typed = ERPNEXT.replace("Rate (Items),", "Rate (Items),Jenis baris,").replace("5500.00,", "5500.00,Gas alam,")
+    typed = typed.replace("55000.00,55000.00", "55000.00,Sewa meter,55000.00")  # the file's VAT: 11 % on both
+    typed = typed.replace("ID,Customer,", "ID,Meter,").replace("Rina Kusuma", "M-1")
+    result = imported(runner, tmp_path, "invoices", "Sales Invoice.csv", typed.encode(), "--decimal", ".")
+    assert result.exit_code == 1
+    assert "its lines are taxed at 10 % and 11 %" in result.stderr
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Invoice)) == 0

@@ -13,6 +13,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 
 from backoffice.imports import values as read
+from backoffice.imports.files import folded
 from backoffice.imports.kinds.base import (
     HOLDER,
     LINES,
@@ -37,6 +38,7 @@ from backoffice.imports.kinds.base import (
 )
 from backoffice.models import (
     Invoice,
+    LineKind,
     Meter,
     User,
 )
@@ -114,6 +116,7 @@ def _lines_read(rows: list[Row]) -> dict[int, tuple[str, str]]:
                     line.get("quantity"),
                     line.get("unit_price"),
                     line.get("line_tax") or "",
+                    line.get("line_kind") or LineKind.GAS.value,
                 )
             )
         else:
@@ -125,6 +128,29 @@ def _lines_read(rows: list[Row]) -> dict[int, tuple[str, str]]:
                 refused[position] = ("line_amount", str(error))
             row[LINES] = lines
     return refused
+
+
+LINE_KIND_WORDS = {
+    LineKind.GAS.value: ("gas", "gas alam", "natural gas", "khí", "khí đốt", "khí thiên nhiên"),
+    LineKind.METER_RENTAL.value: ("meter rental", "rental", "rent", "sewa meter", "sewa", "thuê đồng hồ", "tiền thuê"),
+    LineKind.CONNECTION_FEE.value: (
+        "connection fee",
+        "connection",
+        "biaya sambungan",
+        "biaya koneksi",
+        "phí đấu nối",
+        "phí kết nối",
+    ),
+}
+"""How a file writes each kind of line, in en, id and vi, read as headers are (without case, marks or punctuation):
+the kind a line is taxed as (each kind at its own rate)."""
+LINE_KINDS = {folded(word): kind for kind, words in LINE_KIND_WORDS.items() for word in words}
+
+
+def _line_kind(value: object) -> str:
+    if (kind := LINE_KINDS.get(folded(read.text(value, 40)))) is None:
+        raise read.Refused(_("Write gas, meter rental or connection fee."))
+    return kind
 
 
 def _quantity(value: object) -> Decimal:
@@ -355,6 +381,22 @@ INVOICES = ImportKind(
             ),
         ),
         Field(
+            "line_kind",
+            _l("Line kind"),
+            _line_kind,
+            aliases=(
+                "kind of line",
+                "line kind",
+                "item group items",
+                "item group",
+                "product category",
+                "jenis baris",
+                "jenis",
+                "loai dong",
+                "loai hang hoa dich vu",
+            ),
+        ),
+        Field(
             "line_amount",
             _l("Line amount"),
             _signed,
@@ -428,6 +470,6 @@ INVOICES = ImportKind(
         METER_DUE,
     ),
     customers=_holders,
-    lined=("description", "quantity", "unit_price", "line_tax", "line_amount"),
+    lined=("description", "quantity", "unit_price", "line_tax", "line_kind", "line_amount"),
     compared=("meter", "amount", "total", "issued_on", "due_on"),
 )

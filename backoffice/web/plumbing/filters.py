@@ -28,7 +28,7 @@ from jinja2.runtime import Context
 
 from backoffice.models.types import Month, as_utc
 from backoffice.platform.i18n import day_text, language, month_text, number_locale
-from backoffice.platform.money import format_money, format_number, shown
+from backoffice.platform.money import format_money, format_number, rate_text, shown
 from backoffice.platform.words import words
 from backoffice.services.descriptions import account_label, account_name, kind_names, movement_words
 from backoffice.web.plumbing.links import link, query_link
@@ -139,7 +139,7 @@ def rate_percent(context: Context, value: Decimal | None) -> str:
     """A tax rate in per cent in the page's notation, with the places it has: ``11 %``, ``7,5 %``."""
     if value is None:
         return ""
-    return format_number(value, _of(context).locale, "#,##0.##") + " %"
+    return rate_text(value, _of(context).locale)
 
 
 @pass_context

@@ -27,7 +27,7 @@ from backoffice.models import Issuer, LineKind, User
 from backoffice.platform.addresses import NotAnAddress, email_address
 from backoffice.platform.extensions import db
 from backoffice.platform.i18n import LANGUAGES, count_text, language
-from backoffice.services import ChangedMeanwhile, expect_version, tax, transaction
+from backoffice.services import ChangedMeanwhile, einvoices, expect_version, tax, transaction
 from backoffice.services.workbooks import XML_UNFIT
 
 LOGO_BYTES = 200 * 1024
@@ -57,6 +57,16 @@ INSTRUCTIONS = {language: f"payment_instructions_{language}" for language in LAN
 """The field of the payment instructions in each language a document is written in."""
 LIMITS = {"name": 200, "address": 500, "tax_number": 40, "email": 254, "phone": 40, "bank_accounts": 2000}
 LIMITS |= dict.fromkeys(("payment_instructions", *INSTRUCTIONS.values()), 2000)
+COUNTRY_FIELDS = {"VN": ("einvoice_template", "einvoice_series"), "KE": ("etims_branch", "etims_device")}
+"""The fields the tax office of a country asks of the issuer for its files (Vietnam's e-invoice, Kenya's eTIMS
+sales), on the Issuer page only where the installation's country is theirs."""
+CODES = {
+    "einvoice_template": (einvoices.TEMPLATE, 1),
+    "einvoice_series": (einvoices.SERIES, 8),
+    "etims_branch": (einvoices.BRANCH, 2),
+    "etims_device": (einvoices.DEVICE, 40),
+}
+"""How each of those is written, and its length at most."""
 
 
 class IssuerError(ValueError):
@@ -83,6 +93,10 @@ class Details:
     phone: str = ""
     logo: bytes | None = None
     logo_type: str = ""
+    einvoice_template: str = ""
+    einvoice_series: str = ""
+    etims_branch: str = ""
+    etims_device: str = ""
     version: int | None = None
     """The saved row's version (``None``: not saved yet, the settings stand in)."""
 
@@ -123,6 +137,7 @@ def current() -> Details:
         phone=row.phone,
         logo=row.logo,
         logo_type=row.logo_type,
+        **{field: getattr(row, field) or "" for field in CODES},
         version=row.version,
     )
 
@@ -143,6 +158,11 @@ KEEP_LOGO = object()
 """``save``'s ``logo`` when the logo is left as it is."""
 
 
+def country_fields() -> tuple[str, ...]:
+    """The fields the installation's country asks of the issuer for its tax office's files (none elsewhere)."""
+    return COUNTRY_FIELDS.get(einvoices.country(), ())
+
+
 def save(
     values: dict[str, str],
     *,
@@ -161,6 +181,7 @@ def save(
     checked["tax_number"] = _checked_tax_number(checked["tax_number"])
     checked |= {field: checked[field] or None for field in INSTRUCTIONS.values()}  # none: not written
     checked["email"] = _checked_email(checked["email"])
+    checked |= {field: _checked_code(field, values[field]) for field in CODES if field in values}
     if logo is not KEEP_LOGO:
         checked |= _checked_logo(logo)
     try:
@@ -203,6 +224,26 @@ def _checked_text(field: str, value: str) -> str:
         raise IssuerError(_("This text holds a character a document cannot print: remove it."), field)
     if len(text) > LIMITS[field]:
         raise IssuerError(_("At most %(length)s characters.", length=count_text(LIMITS[field])), field)
+    return text
+
+
+def _checked_code(field: str, text: str | None) -> str:
+    """A template symbol, a series, an eTIMS branch or device as its tax office writes it (empty: not set)."""
+    text = (text or "").strip().upper() if field != "etims_device" else (text or "").strip()
+    pattern, length = CODES[field]
+    if text and (len(text) > length or not pattern.fullmatch(text)):
+        raise IssuerError(
+            {
+                "einvoice_template": _("A template symbol is one digit from 1 to 6: 1 for a VAT invoice."),
+                "einvoice_series": _(
+                    "A series is six characters: C (coded by the tax office) or K, the year's two digits, the "
+                    "e-invoice's kind (T for a business's) and two letters of yours, e.g. C26TAA."
+                ),
+                "etims_branch": _("A branch id is two digits: 00 for the head office."),
+                "etims_device": _("A device's serial is letters, digits and dashes, at most 40."),
+            }[field],
+            field,
+        )
     return text
 
 

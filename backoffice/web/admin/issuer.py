@@ -17,7 +17,7 @@ from wtforms.validators import Optional
 from backoffice.models import Issuer, LineKind, Role
 from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import db
-from backoffice.services import ChangedMeanwhile, issuer, sending, tax
+from backoffice.services import ChangedMeanwhile, einvoices, issuer, sending, tax
 from backoffice.web.plumbing.auth import requires_role
 from backoffice.web.plumbing.fields import LocalDateField, OptionalDecimalNumberField
 from backoffice.web.plumbing.forms import FlaskForm
@@ -84,11 +84,31 @@ class IssuerForm(Versioned, FlaskForm):
         description=_l("Empty: today. Invoices already issued keep the rate they carry."),
     )
     vat_rates_seen = HiddenField()
+    einvoice_template = StringField(
+        _l("E-invoice template symbol"),
+        description=_l("Ký hiệu mẫu số: one digit, 1 for a VAT invoice."),
+    )
+    einvoice_series = StringField(
+        _l("E-invoice series"),
+        description=_l(
+            "Ký hiệu hóa đơn: C (coded by the tax office) or K, the year's two digits, T and two letters of yours, "
+            "e.g. C26TAA. Each year has its own."
+        ),
+    )
+    etims_branch = StringField(_l("eTIMS branch"), description=_l("Two digits: 00 for the head office."))
+    etims_device = StringField(
+        _l("eTIMS device serial"), description=_l("The serial of the device (OSCU or VSCU) sales are sent through.")
+    )
 
 
 @bp.app_context_processor
 def _documents() -> dict:
-    return {"document_issuer": issuer.current, "logo_source": logo_source, "can_send_documents": sending.can_send}
+    return {
+        "document_issuer": issuer.current,
+        "logo_source": logo_source,
+        "can_send_documents": sending.can_send,
+        "tax_country": einvoices.country,
+    }
 
 
 def logo_source(details: issuer.Details) -> Markup | None:
@@ -126,7 +146,7 @@ def edit():
             logo = None
         elif form.logo_file.data:
             logo = form.logo_file.data.read(issuer.LOGO_BYTES + 1)
-        values = {field: form[field].data or "" for field in issuer.LIMITS}
+        values = {field: form[field].data or "" for field in (*issuer.LIMITS, *issuer.country_fields())}
         rate = None
         if form.vat_rate.data is not None:
             kinds = {
@@ -147,4 +167,14 @@ def edit():
             return redirect(url_for("issuer.edit"))
     status = 409 if form.changed else 422 if form.errors else 200
     rates = tax.rates(db.session)
-    return render_template("admin/issuer.html", form=form, details=details, rates=rates, today=today), status
+    return (
+        render_template(
+            "admin/issuer.html",
+            form=form,
+            details=details,
+            rates=rates,
+            today=today,
+            country_fields=issuer.country_fields(),
+        ),
+        status,
+    )

@@ -21,6 +21,7 @@ from backoffice.models import (
     CustomerPricing,
     Invoice,
     Issuer,
+    LineKind,
     Meter,
     MeterReading,
     Order,
@@ -100,6 +101,8 @@ ISSUER = {
 MONTHS = 6
 DEMO_VAT = Decimal("11")
 """The demo company's VAT rate, in per cent: Indonesia's PPN."""
+DEMO_RENTAL = Decimal("50000")
+"""A demo meter's monthly rental, a line of each of its invoices beside its gas."""
 ORDERS_PER_MONTH = 30
 
 
@@ -280,7 +283,14 @@ def _postpaid(rng: random.Random, first_month: date) -> tuple[int, int]:
             number = f"INV-{customer.code}-{n + 1:02d}"
             amount = Decimal(rng.randrange(20, 90)) * 100_000
             if number not in numbers:
-                invoices.append(meter_invoices.NewInvoice(meter.id, number, amount, month, month + timedelta(days=14)))
+                lines = (
+                    meter_invoices.NewLine(amount),
+                    meter_invoices.NewLine(DEMO_RENTAL, kind=LineKind.METER_RENTAL.value),
+                )
+                due = month + timedelta(days=14)
+                invoices.append(
+                    meter_invoices.NewInvoice(meter.id, number, amount + DEMO_RENTAL, month, due, lines=lines)
+                )
                 if rng.random() < 0.8:
                     paid.append(len(invoices) - 1)
             month = month_start(month + timedelta(days=31))

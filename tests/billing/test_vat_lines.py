@@ -199,3 +199,13 @@ def test_an_admin_saves_a_rental_rate_of_its_own_and_the_printed_invoice_says_va
     assert "VAT 8 % on Rp1.000.000,00 Rp80.000,00" in printed
     assert "VAT 10 % on Rp50.000,00 Rp5.000,00" in printed
     assert "Meter rental (VAT 10 %) Rp50.000,00" in printed
+
+
+def test_the_postpaid_statement_says_a_two_rate_invoice_s_net_and_vat(client, finance):
+    two_rates()
+    meter = held_meter(code="CAFE")
+    meter_invoices.add_invoice(
+        meter, "INV-12", D("1050000"), DAY, DUE, lines=[NewLine(D("1000000")), NewLine(D("50000"), kind="meter_rental")]
+    )
+    page = html.unescape(shown(client.get("/customers/CAFE/billing-statement?month=2026-11")))
+    assert "Net Rp1.050.000,00, VAT Rp85.000,00" in page

@@ -50,6 +50,7 @@ def upgrade():
     op.create_check_constraint("ck_invoice_lines_vat_with_its_rate", "invoice_lines", "(vat IS NULL) = (vat_rate IS NULL)")
     op.create_check_constraint("ck_invoice_lines_vat_in_unit", "invoice_lines", "vat = round(vat, currency_places_v1())")
     op.create_index("ix_invoice_lines_invoice_id", "invoice_lines", ["invoice_id"])
+    op.execute("DROP TRIGGER invoice_lines_append_only ON invoice_lines")  # its guard of words follows below
     # An old system's lines share their invoice's VAT: each its base's, the last what rounding leaves.
     op.execute(
         """
@@ -73,7 +74,6 @@ def upgrade():
         "WHERE NOT EXISTS (SELECT FROM invoice_lines l WHERE l.invoice_id = i.id) ORDER BY id"
     )
     # A line's words and rate stay; its base and VAT move only to make its invoice's net and VAT as they now are.
-    op.execute("DROP TRIGGER invoice_lines_append_only ON invoice_lines")
     op.execute(
         """
         CREATE FUNCTION invoice_line_words_kept() RETURNS trigger LANGUAGE plpgsql AS $$

@@ -10,7 +10,9 @@ from decimal import Decimal
 
 import pytest
 import sqlalchemy as sa
+from flask_migrate import downgrade, upgrade
 
+from backoffice import register_migrations
 from backoffice.models import Invoice, InvoiceLine, LineKind, RunMode, TaxStatus
 from backoffice.platform.extensions import db
 from backoffice.reconcile.engine import run
@@ -209,3 +211,22 @@ def test_the_postpaid_statement_says_a_two_rate_invoice_s_net_and_vat(client, fi
     )
     page = html.unescape(shown(client.get("/customers/CAFE/billing-statement?month=2026-11")))
     assert "Net Rp1.050.000,00, VAT Rp85.000,00" in page
+
+
+def test_the_migration_gives_every_invoice_made_before_its_lines_as_the_check_proves_them(app):
+    rate("11")
+    meter = held_meter()
+    typed = meter_invoices.add_invoice(meter, "INV-13", D("1000000"), DAY, DUE)
+    worded = [NewLine(D("0.05"), "Gas alam", D("1"), D("0.05"), "PPN 11%")] * 3
+    imported = meter_invoices.add_invoice(meter, "INV-14", D("0.15"), DAY, DUE, lines=worded)
+    before = {typed.id: lines(typed.id), imported.id: lines(imported.id)}
+    db.session.remove()
+    register_migrations(app)
+    try:
+        downgrade(revision="0102")
+        upgrade(revision="0103")
+    finally:
+        upgrade()
+    assert {invoice_id: lines(invoice_id) for invoice_id in before} == before
+    assert [r.kinds for r in tax.rates(db.session)] == [tuple(LineKind)]
+    assert clean(*CHECKS)

@@ -39,7 +39,7 @@ from backoffice.platform.lines import NotOneLine, one_line
 from backoffice.platform.money import ZERO, MoneyError, check_amount, shown
 from backoffice.posting.locking import lock_customers, lock_rows
 from backoffice.posting.rules import CUSTOMER_DEPOSITS
-from backoffice.services import expect_version, transaction
+from backoffice.services import efaktur, expect_version, transaction
 
 PHONE = re.compile(r"\+?[0-9][0-9 ().-]*")
 
@@ -68,6 +68,8 @@ class Details:
     address: str | None = None
     city: str | None = None
     tax_number: str | None = None
+    nitku: str | None = None
+    """Indonesia: the buyer's place of business (NITKU, 22 digits); none: its TIN's and ``000000``."""
     route: str | None = None
     """The meter reader's round its meters are read on."""
     route_stop: int | str | None = None
@@ -245,13 +247,33 @@ def checked_details(details: Details) -> dict:
         "phone": _phone(details.phone),
         "address": _text(details.address, 500, "address", _l("An address")),
         "city": _one_line(_text(details.city, 100, "city", _l("A city")), "city", _l("A city")),
-        "tax_number": _one_line(
-            _text(details.tax_number, 40, "tax_number", _l("A tax number")), "tax_number", _l("A tax number")
+        "tax_number": _tax_number(
+            _one_line(_text(details.tax_number, 40, "tax_number", _l("A tax number")), "tax_number", _l("A tax number"))
         ),
+        "nitku": _nitku(details.nitku),
         **_route(details.route, details.route_stop),
         "tax_status": _tax_status(details.tax_status),
         "language": _language(details.language),
     }
+
+
+def _tax_number(text: str | None) -> str | None:
+    """A tax number as typed; in Indonesia refused unless the tax office reads it as a TIN (an NPWP of 15 or 16
+    digits, a NIK of 16: :func:`backoffice.services.efaktur.tin`)."""
+    if text and efaktur.applies():
+        try:
+            efaktur.tin(text)
+        except efaktur.TinError as error:
+            raise CustomerError(str(error), "tax_number") from None
+    return text
+
+
+def _nitku(text: str | None) -> str | None:
+    """A NITKU as it is kept: 22 digits (none where blank)."""
+    try:
+        return efaktur.checked_nitku(text)
+    except efaktur.TinError as error:
+        raise CustomerError(str(error), "nitku") from None
 
 
 ROUTE_STOPS = 1_000_000

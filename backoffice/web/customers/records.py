@@ -21,7 +21,7 @@ from backoffice.platform.i18n import LANGUAGE_NAMES
 from backoffice.platform.money import ZERO
 from backoffice.platform.replica import reads
 from backoffice.platform.words import WORDS
-from backoffice.services import ChangedMeanwhile, customers
+from backoffice.services import ChangedMeanwhile, customers, efaktur
 from backoffice.services.exports import guarded
 from backoffice.web.customers.page import customer_or_404, customer_page_or_404, render_customer
 from backoffice.web.oversight.jobs import start
@@ -126,6 +126,11 @@ class CustomerFields(FlaskForm):
         validators=[Length(max=40, message=_l("Use at most 40 characters."))],
         description=_l("As the tax office writes it (NPWP, MST, KRA PIN)."),
     )
+    nitku = StringField(
+        _l("NITKU (place of business)"),
+        validators=[Length(max=40, message=_l("Use at most 40 characters."))],
+        description=_l("Indonesia: 22 digits, the NPWP's 16 and the place's 6; empty: the head office."),
+    )
     tax_status = SelectField(
         _l("Tax status"),
         choices=[
@@ -162,6 +167,7 @@ class CustomerFields(FlaskForm):
             route=self.route.data,
             route_stop=self.route_stop.data or None,
             tax_number=self.tax_number.data,
+            nitku=self.nitku.data,
             tax_status=self.tax_status.data or "",
             language=self.language.data or None,
         )
@@ -318,7 +324,9 @@ def new():
         else:
             flash(_("Customer %(customer)s added.", customer=customer) + _suspends(customer), "success")
             return redirect(url_for("customers.show", code=customer.code))
-    return render_template("customers/form.html", form=form, customer=None), 422 if form.errors else 200
+    return render_template(
+        "customers/form.html", form=form, customer=None, indonesia=efaktur.applies()
+    ), 422 if form.errors else 200
 
 
 @bp.route("/<code>/edit", methods=["GET", "POST"])
@@ -339,7 +347,7 @@ def edit(code: str):
             flash(_("Customer %(customer)s saved.", customer=customer) + _suspends(customer), "success")
             return redirect(url_for("customers.show", code=code))
     status = 409 if form.changed else 422 if form.errors else 200
-    return render_template("customers/form.html", form=form, customer=customer), status
+    return render_template("customers/form.html", form=form, customer=customer, indonesia=efaktur.applies()), status
 
 
 @bp.route("/<code>/close", methods=["GET", "POST"])

@@ -100,6 +100,10 @@ NOT_WALKED = {
     "client_api.v1.movements": "the clients' API: JSON, for machines",
     "client_api.v1.months": "the clients' API: JSON, for machines",
     "client_api.v1.month_balance": "the clients' API: JSON, for machines",
+    "billing.invoice_xml": "a Vietnamese e-invoice's XML, for the provider and the tax office: its words are the "
+    "decision's, in Vietnamese",
+    "billing.invoice_etims": "an eTIMS sale, JSON for the device: its names are KRA's",
+    "tax.coretax_xml": "Indonesia's e-Faktur XML for Coretax: its names and codes are DJP's template's",
     "month_end.download": "a month-end run's zip, which only a month-end job writes: the invoices' and statements' "
     "PDFs in it are the ones walked here",
 }

@@ -17,7 +17,7 @@ from wtforms.validators import Optional
 from backoffice.models import Issuer, LineKind, Role
 from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import db
-from backoffice.services import ChangedMeanwhile, einvoices, issuer, sending, tax
+from backoffice.services import ChangedMeanwhile, authority, einvoices, issuer, sending, tax
 from backoffice.web.plumbing.auth import requires_role
 from backoffice.web.plumbing.fields import LocalDateField, OptionalDecimalNumberField
 from backoffice.web.plumbing.forms import FlaskForm
@@ -108,7 +108,14 @@ def _documents() -> dict:
         "logo_source": logo_source,
         "can_send_documents": sending.can_send,
         "tax_country": einvoices.country,
+        "tax_action": tax_action,
     }
+
+
+def tax_action(row) -> str | None:
+    """What the tax office still needs of an invoice it numbered (``authority.Action``'s value), none where nothing."""
+    found = authority.action_needed(db.session.connection(), row.id)
+    return found.value if found else None
 
 
 def logo_source(details: issuer.Details) -> Markup | None:

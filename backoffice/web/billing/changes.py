@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import date
 from types import SimpleNamespace
 
-from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -25,7 +25,16 @@ from backoffice.platform.extensions import db
 from backoffice.platform.i18n import named_date
 from backoffice.platform.lines import DESCRIPTION_LENGTH
 from backoffice.platform.money import shown
-from backoffice.services import ChangedMeanwhile, allocations, billing, documents, meter_invoices, meter_payments
+from backoffice.services import (
+    ChangedMeanwhile,
+    allocations,
+    billing,
+    documents,
+    einvoices,
+    meter_invoices,
+    meter_payments,
+    sending,
+)
 from backoffice.services.vocabulary import Kind, PeriodClosed
 from backoffice.web.customers.forms import NET_HELP, VALUE_DATE_HELP, ReallocateForm, invoice_said
 from backoffice.web.customers.page import customer_or_404, posting_of
@@ -126,7 +135,45 @@ def send_invoice(code: str, invoice_id: int):
 
 def _invoice_document(code: str, invoice_id: int, *, pdf: bool):
     customer, invoice = _of(code, Invoice, invoice_id)
-    return page_or_pdf(documents.invoice(customer, invoice), pdf=pdf)
+    more = {}
+    if not pdf:
+        more = {"replaceable": einvoices.replaceable(invoice)}
+    return page_or_pdf(documents.invoice(customer, invoice), pdf=pdf, **more)
+
+
+@bp.get("/invoices/<int:invoice_id>.xml")
+def invoice_xml(code: str, invoice_id: int):
+    """The invoice as the XML of a Vietnamese e-invoice, to send through the provider; ``?replaces=`` the number of
+    the withdrawn invoice it replaces."""
+    customer, invoice = _of(code, Invoice, invoice_id)
+    try:
+        replaces = einvoices.replaced(invoice, request.args.get("replaces", "").strip())
+        body = einvoices.vietnam_xml(invoice, customer, replaces=replaces)
+    except einvoices.EInvoiceError as error:
+        return _refused_file(customer, invoice, error)
+    return _file(body, "application/xml", _("e-invoice-%(number)s", number=invoice.number), "xml")
+
+
+@bp.get("/invoices/<int:invoice_id>.etims.json")
+def invoice_etims(code: str, invoice_id: int):
+    """The invoice as the sale an eTIMS device takes (``saveTrnsSalesOsdc``'s body), JSON."""
+    customer, invoice = _of(code, Invoice, invoice_id)
+    try:
+        body = einvoices.etims_json(invoice, customer)
+    except einvoices.EInvoiceError as error:
+        return _refused_file(customer, invoice, error)
+    return _file(body, "application/json", _("etims-sale-%(number)s", number=invoice.number), "json")
+
+
+def _file(body: bytes, mimetype: str, name: str, extension: str) -> Response:
+    disposition = f'attachment; filename="{sending.file_name(name)}.{extension}"'
+    return Response(body, mimetype=mimetype, headers={"Content-Disposition": disposition})
+
+
+def _refused_file(customer, invoice, error: einvoices.EInvoiceError):
+    """Back to the printed invoice, saying why its file was not written."""
+    flash(str(error), "error")
+    return redirect(url_for("billing.print_invoice", code=customer.code, invoice_id=invoice.id))
 
 
 @bp.route("/payments/<int:payment_id>/edit", methods=["GET", "POST"])

@@ -75,6 +75,44 @@ def books_periods() -> None:
     console.print(table)
 
 
+@books.command(
+    "coretax-xml",
+    help=_l("Write MONTH's (YYYY-MM) output tax invoices as the e-Faktur XML Coretax imports (Indonesia)."),
+)
+@click.argument("month")
+@option(
+    "--output",
+    "output",
+    default="-",
+    metavar="FILE",
+    help=_l("The file to write (by default the standard output)."),
+)
+def books_coretax_xml(month: str, output: str) -> None:
+    # Imported when the command runs: its help, and the commands that read no database, declare no model.
+    from backoffice.models.types import Month
+    from backoffice.services import coretax
+
+    try:
+        first = Month.parse(month).first_day
+    except ValueError:
+        raise CommandUsageError(_("%(month)s is not a month (YYYY-MM).", month=repr(month))) from None
+    try:
+        written = coretax.month_xml(first, db.session)
+    except coretax.CoretaxError as error:
+        raise CommandError(str(error)) from None
+    with click.open_file(output, "wb") as out:
+        out.write(written.body)
+    if output != "-":
+        click.echo(
+            _(
+                "%(file)s: %(normal)s tax invoices, %(replacements)s replacements.",
+                file=output,
+                normal=written.normal,
+                replacements=written.replacements,
+            )
+        )
+
+
 def _period_action(month: str, email: str, act, done: str) -> None:
     """Close or reopen as the admin ``email``: a mistyped month or user exits 2, a refusal 1. ``done`` says what
     was done, with ``%(month)s`` and ``%(state)s``."""

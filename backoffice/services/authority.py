@@ -244,20 +244,3 @@ def action_needed(connection: Connection, invoice_id: int) -> Action | None:
     """What the tax office needs of the invoice: :class:`Action`, or none."""
     found = connection.scalar(select(action_sql(invoices.c)).where(invoices.c.id == invoice_id))
     return None if found is None else Action(found)
-
-
-def action_words(action: Action | None, number: str | None) -> str:
-    """What a clerk reads of it: which action the tax office needs, and where (blank: none)."""
-    if action is Action.CANCEL:
-        return _(
-            "The tax office numbered this invoice %(authority)s before it was withdrawn: cancel it there (Coretax: "
-            "Pembatalan).",
-            authority=number,
-        )
-    if action is Action.REPLACE:
-        return _(
-            "The tax office numbered this invoice %(authority)s before it was corrected: file its replacement there "
-            "(Coretax: Pengganti) and bring the new number back.",
-            authority=number,
-        )
-    return ""

@@ -37,8 +37,10 @@ from backoffice.models import (
 from backoffice.models.formulas import charged_vat_sql, line_vat_sql, rate_in_force_sql, vat_rate_sql, vat_sql
 from backoffice.models.types import Money, next_month_start, upsert
 from backoffice.platform.databases import advisory_key
-from backoffice.platform.i18n import named_date
+from backoffice.platform.i18n import named_date, number_locale
+from backoffice.platform.money import format_number
 from backoffice.posting.rules import ACCOUNT_NAMES, VAT_PAYABLE
+from backoffice.services import authority, efaktur
 
 rates_table = VatRate.__table__
 customers = Customer.__table__
@@ -286,15 +288,44 @@ REGISTER_COLUMNS = [
     "vat",
     "total",
     "withdrawn_on",
+    "trx_code",
+    "buyer_tin",
+    "nitku",
+    "address",
+    "other_base",
+    "authority_number",
 ]
-"""The tax register's columns, in its downloads' order."""
+"""The tax register's columns, in its downloads' order: a row per invoice and rate, its base (``net``) at that rate,
+and what a tax accountant files of it (Indonesia's transaction code, the buyer's TIN and NITKU, its other base; the
+tax office's number)."""
+REGISTER_TOTALS = ("net", "other_base", "vat", "total")
+"""The register's columns a totals row sums."""
 
 
 def register(month: date) -> Select:
-    """The month's invoices, in the order they were issued, each with the customer who owed it (who held its meter on
-    its issue date), their tax number and status, its net, rate, VAT and total, and the day it was withdrawn."""
+    """The month's invoices, in the order they were issued, a row for each rate their lines are charged: the customer
+    who owed it (who held its meter on its issue date), their tax number, status and address, the base, other base,
+    rate, VAT and total of its lines at that rate, its transaction code, the number the tax office gave it, and the
+    day it was withdrawn (:mod:`~backoffice.services.efaktur`'s rules; the buyer's TIN and NITKU are read by
+    :func:`registered`)."""
     assignments = MeterAssignment.__table__
+    lines = InvoiceLine.__table__
     held = assignments.c.meter_id == invoices.c.meter_id
+    rate = func.coalesce(lines.c.vat_rate, 0)
+    by_rate = (
+        select(
+            lines.c.invoice_id,
+            rate.label("vat_rate"),
+            func.sum(lines.c.amount).label("net"),
+            func.sum(func.coalesce(lines.c.vat, 0)).label("vat"),
+            func.bool_and(rate == efaktur.EFFECTIVE_RATE).over(partition_by=lines.c.invoice_id).label("effective"),
+        )
+        .group_by(lines.c.invoice_id, rate)
+        .subquery("by_rate")
+    )
+    status = func.coalesce(customers.c.tax_status, TaxStatus.TAXED.value)
+    code = efaktur.trx_code_sql(status, invoices.c.issued_on, by_rate.c.effective)
+    address = func.concat_ws(", ", func.nullif(customers.c.address, ""), func.nullif(customers.c.city, ""))
     return (
         select(
             invoices.c.id,
@@ -303,45 +334,142 @@ def register(month: date) -> Select:
             customers.c.code.label("customer_code"),
             customers.c.name.label("customer_name"),
             customers.c.tax_number,
-            func.coalesce(customers.c.tax_status, TaxStatus.TAXED.value).label("tax_status"),
-            Invoice.net.label("net"),
-            func.coalesce(invoices.c.vat_rate, 0).label("vat_rate"),
-            func.coalesce(invoices.c.vat, 0).label("vat"),
-            invoices.c.amount.label("total"),
+            status.label("tax_status"),
+            by_rate.c.net,
+            by_rate.c.vat_rate,
+            by_rate.c.vat,
+            (by_rate.c.net + by_rate.c.vat).label("total"),
             func.date(func.timezone(current_app.config["TIMEZONE"], invoices.c.withdrawn_at)).label("withdrawn_on"),
+            code.label("trx_code"),
+            customers.c.nitku.label("own_nitku"),
+            func.nullif(address, "").label("address"),
+            efaktur.other_base_sql(by_rate.c.net, code).label("other_base"),
+            invoices.c.authority_number,
+            authority.action_sql(invoices.c).label("tax_office_action"),
         )
         .select_from(
-            invoices.join(assignments, held & covers(assignments.c, invoices.c.issued_on)).join(
-                customers, customers.c.id == assignments.c.customer_id
-            )
+            invoices.join(by_rate, by_rate.c.invoice_id == invoices.c.id)
+            .join(assignments, held & covers(assignments.c, invoices.c.issued_on))
+            .join(customers, customers.c.id == assignments.c.customer_id)
         )
         .where(invoices.c.issued_on >= month, invoices.c.issued_on < next_month_start(month))
-        .order_by(invoices.c.issued_on, invoices.c.number)
+        .order_by(invoices.c.issued_on, invoices.c.number, by_rate.c.vat_rate)
     )
 
 
 @dataclass(frozen=True)
+class Registered:
+    """A row of the register as it is shown and downloaded: the query's (:func:`register`), with the buyer's TIN in
+    the tax office's form and their NITKU (none and blank where the tax number is no TIN: ``tin_unread``)."""
+
+    row: object
+    buyer_tin: str | None
+    nitku: str | None
+    tin_unread: bool
+
+    def __getattr__(self, name: str):
+        return getattr(self.row, name)
+
+    def cells(self) -> list:
+        """Its cells in :data:`REGISTER_COLUMNS`' order."""
+        mapping = self.row._mapping
+        return [
+            getattr(self, column) if column in ("buyer_tin", "nitku") else mapping[column]
+            for column in REGISTER_COLUMNS
+        ]
+
+
+def registered(row) -> Registered:
+    """A row of :func:`register` with its buyer's TIN and NITKU read (:mod:`~backoffice.services.efaktur`)."""
+    if not efaktur.applies():
+        return Registered(row, (row.tax_number or "").strip() or None, None, False)
+    buyer_tin = efaktur.readable_tin(row.tax_number)
+    unread = buyer_tin is None and bool((row.tax_number or "").strip())
+    return Registered(row, buyer_tin, None if unread else efaktur.nitku(row.own_nitku, buyer_tin), unread)
+
+
+@dataclass(frozen=True)
+class RateTotal:
+    """What the month's invoices standing charged at one rate (``rate`` none: every rate, the grand total)."""
+
+    rate: Decimal | None
+    net: Decimal
+    other_base: Decimal
+    vat: Decimal
+    total: Decimal
+
+
+@dataclass(frozen=True)
 class RegisterTotals:
-    """What a month's invoices standing (not withdrawn) charged, and how many were issued in all."""
+    """What a month's invoices standing (not withdrawn) charged, and how many were issued in all; its rows (an
+    invoice's each rate), and its totals by rate."""
 
     issued: int
     standing: int
     net: Decimal
     vat: Decimal
     total: Decimal
+    rows: int = 0
+    other_base: Decimal = Decimal(0)
+    by_rate: tuple[RateTotal, ...] = ()
+
+    @property
+    def grand(self) -> RateTotal:
+        return RateTotal(None, self.net, self.other_base, self.vat, self.total)
 
 
 def register_totals(month: date, session) -> RegisterTotals:
-    """The month's tax register counted and summed: its invoices, those standing, and their net, VAT and total."""
+    """The month's tax register counted and summed: its invoices, those standing, and their base, other base, VAT and
+    total, in all and by rate."""
     rows = register(month).order_by(None).subquery()
     standing = rows.c.withdrawn_on.is_(None)
+    sums = [
+        func.coalesce(func.sum(rows.c[column]).filter(standing), 0) for column in ("net", "other_base", "vat", "total")
+    ]
     found = session.execute(
         select(
+            func.count(func.distinct(rows.c.id)),
+            func.count(func.distinct(rows.c.id)).filter(standing),
             func.count(),
-            func.count().filter(standing),
-            func.coalesce(func.sum(rows.c.net).filter(standing), 0),
-            func.coalesce(func.sum(rows.c.vat).filter(standing), 0),
-            func.coalesce(func.sum(rows.c.total).filter(standing), 0),
+            *sums,
         )
     ).one()
-    return RegisterTotals(*found)
+    issued, standing_count, count, net, other, vat, total = found
+    by_rate = tuple(
+        RateTotal(*row)
+        for row in session.execute(
+            select(rows.c.vat_rate, *sums).where(standing).group_by(rows.c.vat_rate).order_by(rows.c.vat_rate)
+        )
+    )
+    return RegisterTotals(issued, standing_count, net, vat, total, count, other, by_rate)
+
+
+def totals_rows(totals: RegisterTotals) -> list[list]:
+    """The register's totals rows as its downloads write them, after its rows: one per rate, then the grand total,
+    each labelled in its first cell so that a reader sees it is one, its sums under their columns."""
+    rows = []
+    for entry in (*totals.by_rate, totals.grand):
+        label = (
+            _("Total")
+            if entry.rate is None
+            else _("Total at %(rate)s", rate=format_number(entry.rate, number_locale(), "#,##0.##") + " %")
+        )
+        cells = {"issued_on": label, "vat_rate": entry.rate}
+        cells |= {column: getattr(entry, column) for column in REGISTER_TOTALS}
+        rows.append([cells.get(column) for column in REGISTER_COLUMNS])
+    return rows
+
+
+def unread_tax_numbers(month: date, session) -> list[tuple[str, str]]:
+    """The customers of the month's register whose tax number is no TIN, each ``(code, tax number)``: the
+    downloads' report of what the tax office would refuse."""
+    rows = register(month).order_by(None).subquery()
+    found = session.execute(
+        select(rows.c.customer_code, rows.c.tax_number)
+        .where(func.coalesce(func.btrim(rows.c.tax_number), "") != "")
+        .distinct()
+        .order_by(rows.c.customer_code)
+    )
+    if not efaktur.applies():
+        return []
+    return [(code, number) for code, number in found if efaktur.readable_tin(number) is None]

@@ -293,7 +293,7 @@ def test_the_tax_register_lists_the_month_s_invoices_and_downloads_them(client, 
     assert lines[1].startswith(
         "2026-11-02,INV-A,CAFE,Café,01.234.567.8-901.000,taxed,1000000.00,11.00,110000.00,1110000.00,"
     )
-    assert len(lines) == 4
+    assert len([line for line in lines if not line.startswith("Total")]) == 4  # the totals rows by rate after them
     book = sheets(client.get("/books/tax-register.xlsx?month=2026-11").data)[0]
     assert book[1][:3] == (date(2026, 11, 2), "INV-A", "CAFE") or book[1][1] == "INV-A"
     assert client.get("/books/tax-register?month=2026-13").status_code == 422

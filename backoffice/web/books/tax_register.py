@@ -3,14 +3,16 @@ rate, VAT and total, with the month's totals; as CSV or a workbook to file or ha
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template, request
+from itertools import chain
+
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask_babel import lazy_gettext as _l
 
 from backoffice.models.types import Month
 from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import db, page_asked
 from backoffice.platform.replica import reads
-from backoffice.services import tax
+from backoffice.services import coretax, efaktur, tax
 from backoffice.services.exports import csv_cell, csv_chunks
 from backoffice.services.workbooks import xlsx_chunks
 from backoffice.web.books.journal import RowPagination
@@ -52,9 +54,18 @@ def register():
         error_out=False,
         select=tax.register(month),
         session=db.session,
-        total=totals.issued,
+        total=totals.rows,
     )
-    return render_template("books/tax_register.html", form=form, month=month, page=page, totals=totals)
+    page.items = [tax.registered(row) for row in page.items]
+    return render_template(
+        "books/tax_register.html",
+        form=form,
+        month=month,
+        page=page,
+        totals=totals,
+        unread=tax.unread_tax_numbers(month, db.session),
+        coretax=efaktur.applies(),
+    )
 
 
 @bp.get("/tax-register.<any(csv, xlsx):format>")
@@ -65,9 +76,33 @@ def export_register(format: str):
     month = _month(form)
     if month is None:
         return render_template("books/tax_register.html", form=form, month=None), 422
-    rows = ([row._mapping[column] for column in tax.REGISTER_COLUMNS] for row in streamed(tax.register(month)))
+    totals = tax.register_totals(month, db.session)
+    rows = chain((tax.registered(row).cells() for row in streamed(tax.register(month))), tax.totals_rows(totals))
     name = f"tax-register-{Month.of(month)}"
     if format == "xlsx":
         return xlsx_response(name, xlsx_chunks(tax.REGISTER_COLUMNS, rows, cell_words()), str(_l("Tax register")))
     cells = ([csv_cell(value) for value in row] for row in rows)
     return csv_response(name, csv_chunks(tax.REGISTER_COLUMNS, cells, cell_words()))
+
+
+@bp.get("/tax-register.xml")
+@reads
+def coretax_xml():
+    """Indonesia: the month's output tax invoices as the e-Faktur XML Coretax imports (the URL's ``?month=YYYY-MM``);
+    back to the register, saying what to correct, where it cannot be written."""
+    form = RegisterForm(request.args)
+    month = _month(form)
+    if month is None:
+        return render_template("books/tax_register.html", form=form, month=None), 422
+    if not efaktur.applies():
+        abort(404)
+    try:
+        written = coretax.month_xml(month, db.session)
+    except coretax.CoretaxError as error:
+        flash(str(error), "error")
+        return redirect(url_for("tax.register", month=f"{Month.of(month)}"))
+    return Response(
+        written.body,
+        mimetype="application/xml",
+        headers={"Content-Disposition": f'attachment; filename="{coretax.file_name(month)}"'},
+    )

@@ -341,9 +341,9 @@ def test_a_tax_number_coretax_would_refuse_is_reported_by_the_register_and_the_x
 def test_without_the_issuer_s_npwp_the_xml_is_refused(app, client, finance):
     rate("11")
     held_meter(code="CAFE", name="Café", tax_number="01.234.567.8-901.000")
-    response = client.get(f"/books/tax-register.xml?month={MONTH}")
+    response = client.get(f"/books/tax-register.xml?month={MONTH}", headers=INDONESIAN)
     assert response.status_code == 302
-    assert "Coretax needs the issuer's NPWP" in said(client.get(response.location))
+    assert "Coretax memerlukan NPWP penerbit" in said(client.get(response.location, headers=INDONESIAN))
 
 
 def test_a_character_xml_cannot_hold_is_refused_saying_where(app, client, finance):
@@ -353,6 +353,8 @@ def test_a_character_xml_cannot_hold_is_refused_saying_where(app, client, financ
     response = client.get(f"/books/tax-register.xml?month={MONTH}")
     assert response.status_code == 302
     assert "Customer MILL's address holds a character an XML file cannot hold" in said(client.get(response.location))
+    again = client.get(f"/books/tax-register.xml?month={MONTH}", headers=INDONESIAN)
+    assert "Alamat pelanggan MILL memuat karakter" in said(client.get(again.location, headers=INDONESIAN))
 
 
 def test_the_command_writes_the_month_s_file(app, runner, tmp_path):
@@ -376,3 +378,14 @@ def test_a_customer_s_nitku_is_kept_as_its_22_digits_and_anything_else_is_refuse
     )
     assert saved.status_code == 302
     assert db.session.scalar(sa.select(Customer.nitku)) == "0987654321098765000001"
+
+
+def test_the_invoice_s_page_says_what_coretax_needs_of_it(app, client, finance):
+    made = indonesian_month()
+    replaced = said(client.get(f"/customers/MILL/invoices/{made['R'].id}/edit", headers=INDONESIAN))
+    assert "04002600000000011" in replaced and "Pengganti" in replaced
+    meter_invoices.withdraw_invoice(db.session.get(Invoice, made["N"].id), "issued by mistake")
+    page = client.get(f"/customers/MILL/invoices/{made['N'].id}/edit")
+    assert 'id="coretax-cancel-note"' in page.text and "(Pembatalan)" in said(page)
+    plain = client.get(f"/customers/MILL/invoices/{made['B'].id}/edit")
+    assert "coretax-" not in plain.text

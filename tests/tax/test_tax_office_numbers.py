@@ -5,6 +5,7 @@ reader's language, and nothing written."""
 
 from __future__ import annotations
 
+import html
 import io
 from datetime import date
 from decimal import Decimal
@@ -104,22 +105,35 @@ def test_two_numbers_for_one_invoice_in_a_file_are_refused_and_the_service_write
     assert numbers() == {"F-1": (None, None), "F-2": (None, None), "F-W": (None, None)}
 
 
-def test_a_refusal_is_said_in_the_reader_s_language_on_the_imports_page(app, client, admin):
+SAID_IN_INDONESIAN = {
+    "unknown invoice": "Tidak ada faktur bernomor F-9.",
+    "withdrawn invoice": "Faktur F-W ditarik pada",
+    "number another invoice has": "Nomor 0400-TAKEN dari kantor pajak sudah milik faktur F-1.",
+    "a second number for a numbered invoice": "nomor lain hanya untuk penggantinya",
+    "no number": "wajib diisi",
+}
+
+
+@pytest.mark.parametrize("case", list(REFUSED))
+def test_each_refusal_is_said_in_the_reader_s_language_on_the_imports_page(app, client, finance, case):
     invoices()
+    authority.record_numbers([Given("F-1", "0400-TAKEN")])
+    before = numbers()
+    row, _english = REFUSED[case]
     sent = client.post(
         "/imports",
         data={
             "kind": "tax_office_numbers",
-            "file": (io.BytesIO(b"Referensi;Nomor Faktur Pajak\nF-9;0400-1\n"), "n.csv"),
+            "file": (io.BytesIO(f"Referensi;Nomor Faktur Pajak\n{row}\n".encode()), "n.csv"),
         },
         content_type="multipart/form-data",
         headers=INDONESIAN,
     )
     assert sent.status_code == 302
-    page = client.get(sent.headers["Location"], headers=INDONESIAN).get_data(as_text=True)
-    assert "Tidak ada faktur bernomor F-9." in page
+    page = html.unescape(client.get(sent.headers["Location"], headers=INDONESIAN).get_data(as_text=True))
+    assert SAID_IN_INDONESIAN[case] in page
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Import)) == 1
-    assert numbers()["F-1"] == (None, None)
+    assert numbers() == before
 
 
 def test_corrected_after_its_number_an_invoice_needs_a_replacement_and_takes_a_new_number(app):

@@ -99,6 +99,8 @@ NOT_PAGES = {
     "imports.report": "a download",
     "imports.rejected": "a download",
     "month_end.download": "a download (a zip of PDFs)",
+    "billing.invoice_xml": "a download (a Vietnamese e-invoice's XML, in the decision's words)",
+    "billing.invoice_etims": "a download (an eTIMS sale, JSON for the device)",
     "client_api.v1.customer": "the clients' API: JSON, for machines",
     "client_api.v1.description": "the clients' API: JSON, for machines",
     "client_api.v1.movements": "the clients' API: JSON, for machines",

@@ -89,7 +89,12 @@ class Source:
 
 
 def source(invoice: Invoice, customer: Customer) -> Source:
-    """What ``invoice``'s file is written from, or a refusal when the issuer is not named with its tax number."""
+    """What ``invoice``'s file is written from, or a refusal when it is withdrawn or the issuer is not named with its
+    tax number."""
+    if invoice.withdrawn:
+        raise EInvoiceError(
+            _("Invoice %(number)s is withdrawn: no tax office is sent it.", number=invoice.number), "invoice"
+        )
     issuer = db.session.get(Issuer, 1)
     if issuer is None or not issuer.name.strip() or not issuer.tax_number:
         raise EInvoiceError(

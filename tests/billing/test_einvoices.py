@@ -254,6 +254,10 @@ def test_a_withdrawn_coded_invoice_asks_for_its_replacement_which_names_it(app, 
     }
     refused = client.get(f"/customers/KS-04/invoices/{replacement.id}.xml?replaces=HD-0000008")
     assert refused.status_code == 302
+    assert client.get(f"/customers/KS-04/invoices/{original.id}.xml").status_code == 302
+    assert "HD-0000007 is withdrawn: no tax office is sent it" in html.unescape(
+        shown(client.get(f"/customers/KS-04/invoices/{original.id}/print"))
+    )
 
 
 # Kenya

@@ -247,25 +247,14 @@ def checked_details(details: Details) -> dict:
         "phone": _phone(details.phone),
         "address": _text(details.address, 500, "address", _l("An address")),
         "city": _one_line(_text(details.city, 100, "city", _l("A city")), "city", _l("A city")),
-        "tax_number": _tax_number(
-            _one_line(_text(details.tax_number, 40, "tax_number", _l("A tax number")), "tax_number", _l("A tax number"))
+        "tax_number": _one_line(
+            _text(details.tax_number, 40, "tax_number", _l("A tax number")), "tax_number", _l("A tax number")
         ),
         "nitku": _nitku(details.nitku),
         **_route(details.route, details.route_stop),
         "tax_status": _tax_status(details.tax_status),
         "language": _language(details.language),
     }
-
-
-def _tax_number(text: str | None) -> str | None:
-    """A tax number as typed; in Indonesia refused unless the tax office reads it as a TIN (an NPWP of 15 or 16
-    digits, a NIK of 16: :func:`backoffice.services.efaktur.tin`)."""
-    if text and efaktur.applies():
-        try:
-            efaktur.tin(text)
-        except efaktur.TinError as error:
-            raise CustomerError(str(error), "tax_number") from None
-    return text
 
 
 def _nitku(text: str | None) -> str | None:

@@ -10,8 +10,8 @@
   ``04``; else the base.
 - **The buyer's TIN** as the tax office writes it: an NPWP written with dots and dashes is its digits; of 15 digits
   (the old NPWP) it is prefixed with ``0``; of 16 it is kept, a NIK (16 digits) as well, which the tax office takes
-  as the TIN of an individual. Anything else is no TIN: refused where it is typed (the customer's form, its import),
-  reported by the downloads.
+  as the TIN of an individual. Anything else is no TIN: refused where it is typed on the customer's form,
+  reported by the register and refusing the XML where it came otherwise (a command, an import).
 - **NITKU** (the buyer's place of business): the customer's own, if set; else its TIN's 16 digits and ``000000``,
   the head office; ``000000`` for a buyer without TIN.
 """

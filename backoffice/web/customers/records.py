@@ -13,7 +13,7 @@ from flask_login import current_user
 from sqlalchemy import String, case, cast, func, literal, or_, select
 from wtforms import EmailField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import InputRequired, Length
+from wtforms.validators import InputRequired, Length, ValidationError
 
 from backoffice.models import AccountManager, Customer, CustomerStatus, Role, TaxStatus
 from backoffice.models.types import folded, folded_text
@@ -123,7 +123,7 @@ class CustomerFields(FlaskForm):
     )
     tax_number = StringField(
         _l("Tax number"),
-        validators=[Length(max=40, message=_l("Use at most 40 characters."))],
+        validators=[Length(max=40, message=_l("Use at most 40 characters.")), lambda form, field: _tin(field)],
         description=_l("As the tax office writes it (NPWP, MST, KRA PIN)."),
     )
     nitku = StringField(
@@ -171,6 +171,16 @@ class CustomerFields(FlaskForm):
             tax_status=self.tax_status.data or "",
             language=self.language.data or None,
         )
+
+
+def _tin(field) -> None:
+    """In Indonesia, a tax number the tax office reads as a TIN (an NPWP of 15 or 16 digits, a NIK of 16), as typed on
+    the form (:func:`backoffice.services.efaktur.tin`); one typed elsewhere is reported by the tax register."""
+    if field.data and efaktur.applies():
+        try:
+            efaktur.tin(field.data)
+        except efaktur.TinError as error:
+            raise ValidationError(str(error)) from None
 
 
 class NewCustomerForm(CustomerFields):

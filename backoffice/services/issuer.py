@@ -57,10 +57,15 @@ INSTRUCTIONS = {language: f"payment_instructions_{language}" for language in LAN
 """The field of the payment instructions in each language a document is written in."""
 LIMITS = {"name": 200, "address": 500, "tax_number": 40, "email": 254, "phone": 40, "bank_accounts": 2000}
 LIMITS |= dict.fromkeys(("payment_instructions", *INSTRUCTIONS.values()), 2000)
-COUNTRY_FIELDS = {"VN": ("einvoice_template", "einvoice_series"), "KE": ("etims_branch", "etims_device")}
-"""The fields the tax office of a country asks of the issuer for its files (Vietnam's e-invoice, Kenya's eTIMS
-sales), on the Issuer page only where the installation's country is theirs."""
+COUNTRY_FIELDS = {
+    "ID": ("nitku",),
+    "VN": ("einvoice_template", "einvoice_series"),
+    "KE": ("etims_branch", "etims_device"),
+}
+"""The fields the tax office of a country asks of the issuer for its files (Indonesia's e-Faktur, Vietnam's
+e-invoice, Kenya's eTIMS sales), on the Issuer page only where the installation's country is theirs."""
 CODES = {
+    "nitku": (re.compile(r"\d{22}"), 22),
     "einvoice_template": (einvoices.TEMPLATE, 1),
     "einvoice_series": (einvoices.SERIES, 8),
     "etims_branch": (einvoices.BRANCH, 2),
@@ -93,6 +98,7 @@ class Details:
     phone: str = ""
     logo: bytes | None = None
     logo_type: str = ""
+    nitku: str = ""
     einvoice_template: str = ""
     einvoice_series: str = ""
     etims_branch: str = ""
@@ -228,12 +234,14 @@ def _checked_text(field: str, value: str) -> str:
 
 
 def _checked_code(field: str, text: str | None) -> str:
-    """A template symbol, a series, an eTIMS branch or device as its tax office writes it (empty: not set)."""
+    """A NITKU, a template symbol, a series, an eTIMS branch or device as its tax office writes it (empty: not
+    set)."""
     text = (text or "").strip().upper() if field != "etims_device" else (text or "").strip()
     pattern, length = CODES[field]
     if text and (len(text) > length or not pattern.fullmatch(text)):
         raise IssuerError(
             {
+                "nitku": _("A NITKU has 22 digits: the NPWP's 16 and the place of business's 6."),
                 "einvoice_template": _("A template symbol is one digit from 1 to 6: 1 for a VAT invoice."),
                 "einvoice_series": _(
                     "A series is six characters: C (coded by the tax office) or K, the year's two digits, the "

@@ -175,3 +175,16 @@ def test_another_admin_reads_the_issuer_s_history_naming_who_changed_it(client, 
     client.post("/admin/issuer", data=GIVEN | {"version": "1", "phone": "+62 21 555 0199"})
     history = text(client.get("/history/issuer/1"))
     assert "PT Gas Nusantara" in history and "Rina Controller" in history and "+62 21 555 0199" in history
+
+
+def test_the_issuer_page_keeps_the_nitku_checked_in_indonesia_and_coretax_names_the_seller_by_it(app, client, admin):
+    app.config["LOCALE"] = "id_ID"
+    assert 'name="nitku"' in issuer_page(client)
+    refused = client.post("/admin/issuer", data=GIVEN | {"version": "", "nitku": "0123456789012345"})
+    assert refused.status_code == 422 and "A NITKU has 22 digits" in text(refused)
+    assert saved() is None
+    given = GIVEN | {"version": "", "tax_number": "0123456789012345", "nitku": "0123456789012345000001"}
+    assert client.post("/admin/issuer", data=given).status_code == 302
+    assert saved().nitku == "0123456789012345000001"
+    app.config["LOCALE"] = "vi_VN"
+    assert 'name="nitku"' not in issuer_page(client)

@@ -84,6 +84,10 @@ class IssuerForm(Versioned, FlaskForm):
         description=_l("Empty: today. Invoices already issued keep the rate they carry."),
     )
     vat_rates_seen = HiddenField()
+    nitku = StringField(
+        _l("NITKU (place of business)"),
+        description=_l("22 digits: the NPWP's 16 and the place of business's 6. Empty: the head office (000000)."),
+    )
     einvoice_template = StringField(
         _l("E-invoice template symbol"),
         description=_l("Ký hiệu mẫu số: one digit, 1 for a VAT invoice."),

@@ -64,9 +64,11 @@ def enqueue(
         # Two jobs that write, asked at once, are queued one after the other: the second sees the first's row.
         db.session.execute(select(func.pg_advisory_xact_lock(advisory_key("jobs that write", 8))))
         if not waits(trigger):
+            # The maintenance or auto-heal first, by its job (queued or running): once it runs, its run also holds
+            # the checks' locks, and the locks alone would name the run, not the job that holds the place.
+            _refuse_while_maintained()
             checks, scope = _plan(spec, args)
             refuse_if_busy(mode, checks=checks, scope=scope)
-            _refuse_while_maintained()
     row_id = job_id or uuid.uuid4().hex
     args = args | {"trigger": trigger.value}
     enqueued_at = utcnow()

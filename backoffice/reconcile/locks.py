@@ -15,7 +15,15 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
-from backoffice.models import ReconciliationChunk, ReconciliationRun, RunMode, RunStatus, RunTrigger, User
+from backoffice.models import (
+    JobRecord,
+    ReconciliationChunk,
+    ReconciliationRun,
+    RunMode,
+    RunStatus,
+    RunTrigger,
+    User,
+)
 from backoffice.platform.databases import advisory_key
 from backoffice.platform.extensions import db
 from backoffice.reconcile.base import Check, Scope
@@ -156,7 +164,13 @@ def _refusal(check: Check) -> RunRefused:
         id=holder.id,
         started=started,
     )
-    return RunRefused(said, check.name, holder.id)
+    return RunRefused(said, check.name, holder.id, _job_of(holder.id))
+
+
+def _job_of(run_id: int) -> str | None:
+    """The job whose run it is, if a job runs it (a run from a page's button in a request has none)."""
+    with db.engine.connect() as connection:
+        return connection.scalar(select(JobRecord.id).where(JobRecord.run_id == run_id).limit(1))
 
 
 def _writing_run(check: Check):

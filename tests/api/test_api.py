@@ -1,12 +1,14 @@
 """The operations API: token or admin session, health, auto-heal, reports and metrics."""
 
+import time
+
 import pytest
 import sqlalchemy as sa
 from redis import Redis
 from rq import Queue
 
 from backoffice import jobs
-from backoffice.models import JobRecord, RunMode, RunTrigger
+from backoffice.models import JobRecord, JobStatus, RunMode, RunTrigger
 from backoffice.platform.clock import local_today
 from backoffice.platform.extensions import db
 from backoffice.reconcile import CHECKS
@@ -15,6 +17,8 @@ from backoffice.reconcile.locks import RunRefused
 from backoffice.web.api import health as web_api
 from tests.concurrency import race
 from tests.factories import OrderFactory, corrupt
+from tests.rows import job_row
+from tests.workers import kill_with_children, listening_worker
 
 TOKEN = "s3cret-token"
 
@@ -292,3 +296,34 @@ def test_an_unreachable_job_queue_is_503_json_with_the_request_id_the_log_has(ap
     assert body["status"] == "error" and "cannot be reached" in body["message"]
     assert body["request_id"] == response.headers["X-Request-ID"]
     assert f"[request {body['request_id']}]: POST /admin/balance-health/auto-heal 503" in capsys.readouterr().err
+
+
+@pytest.mark.production_path("real workers")
+@pytest.mark.parametrize(
+    ("running", "asked"),
+    [
+        ("/admin/balance-health/auto-heal", "/admin/balance-health/scheduled-maintenance"),
+        ("/admin/balance-health/scheduled-maintenance", "/admin/balance-health/auto-heal"),
+    ],
+)
+def test_a_409_names_the_job_that_runs_every_time(app, api, redis_url, running, asked):
+    """Asked while the other kind's job runs on a real worker, its run holding the checks: the refusal names that
+    job, not its run alone."""
+    for order in [OrderFactory() for _ in range(6)]:
+        corrupt("orders", "grand_total", order.id, "1")
+    job_id = api("POST", running).get_json()["job_id"]
+    slow = {"job_step_delay_seconds": 0.5, "reconcile_chunk_size": 1, "worker_sweep_seconds": 3600}
+    with listening_worker(app, redis_url, **slow) as worker:
+        try:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and job_row(job_id).run_id is None:
+                time.sleep(0.05)
+            assert job_row(job_id).status is JobStatus.STARTED
+            for _ in range(4):
+                refused = api("POST", asked)
+                assert refused.status_code == 409
+                body = refused.get_json()
+                assert body["job_id"] == job_id and body["run_id"] == job_row(job_id).run_id
+                assert job_id in body["message"]
+        finally:
+            kill_with_children(worker.pid)

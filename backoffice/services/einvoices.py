@@ -17,13 +17,13 @@ ElementTree from values checked one by one): an invoice that cannot be written s
 
 from __future__ import annotations
 
-import json
 import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
+import simplejson
 from babel import Locale
 from flask import current_app
 from flask_babel import gettext as _
@@ -349,8 +349,8 @@ def tax_type(line: InvoiceLine, status: str) -> str:
     )
 
 
-def _money(value: Decimal | None) -> float:
-    return float((value or D(0)).quantize(D("0.01")))
+def _money(value: Decimal | None) -> Decimal:
+    return (value or D(0)).quantize(D("0.01"))
 
 
 def etims_sale(invoice: Invoice, customer: Customer) -> dict:
@@ -389,10 +389,10 @@ def etims_sale(invoice: Invoice, customer: Customer) -> dict:
                 ),
                 "bcd": None,
                 "pkgUnitCd": "NT",
-                "pkg": float(quantity),
+                "pkg": quantity,
                 "qtyUnitCd": "U",
-                "qty": float(quantity),
-                "prc": float(price),
+                "qty": quantity,
+                "prc": price,
                 "splyAmt": _money(line.amount),
                 "dcRt": 0,
                 "dcAmt": 0,
@@ -432,12 +432,12 @@ def etims_sale(invoice: Invoice, customer: Customer) -> dict:
     }
     for letter in TAX_TYPES:
         of_type = [item for item in items if item["taxTyCd"] == letter]
-        sale[f"taxblAmt{letter}"] = _money(sum((D(str(item["taxblAmt"])) for item in of_type), D(0)))
+        sale[f"taxblAmt{letter}"] = _money(sum((item["taxblAmt"] for item in of_type), D(0)))
     for letter, rate in TAX_TYPES.items():
-        sale[f"taxRt{letter}"] = float(rate)
+        sale[f"taxRt{letter}"] = rate
     for letter in TAX_TYPES:
         of_type = [item for item in items if item["taxTyCd"] == letter]
-        sale[f"taxAmt{letter}"] = _money(sum((D(str(item["taxAmt"])) for item in of_type), D(0)))
+        sale[f"taxAmt{letter}"] = _money(sum((item["taxAmt"] for item in of_type), D(0)))
     sale |= {
         "totTaxblAmt": _money(invoice.net),
         "totTaxAmt": _money(invoice.vat),
@@ -466,7 +466,8 @@ def etims_sale(invoice: Invoice, customer: Customer) -> dict:
 
 def etims_json(invoice: Invoice, customer: Customer) -> bytes:
     """The eTIMS sale as the device's request body: JSON, UTF-8."""
-    return json.dumps(etims_sale(invoice, customer), ensure_ascii=False, indent=2).encode()
+    # Its amounts are decimals, written as JSON's numbers as they are (simplejson), never through a float.
+    return simplejson.dumps(etims_sale(invoice, customer), ensure_ascii=False, indent=2, use_decimal=True).encode()
 
 
 def check_sale(sale: dict) -> None:

@@ -344,6 +344,9 @@ def test_a_clerk_downloads_the_etims_sale_from_the_printed_invoice(app, client, 
     response = client.get(f"/customers/JH-1/invoices/{invoice.id}.etims.json")
     assert response.status_code == 200 and response.mimetype == "application/json"
     assert json.loads(response.data)["totAmt"] == 116.0
+    sent = json.loads(response.data, parse_float=D)  # the amounts written as the decimals they are, no float between
+    assert (sent["totTaxblAmt"], sent["totTaxAmt"], sent["totAmt"]) == (D("100.00"), D("16.00"), D("116.00"))
+    assert '"totAmt": 116.00' in response.get_data(as_text=True)
 
 
 def test_the_downloads_are_for_signed_in_users_only(app, client):

@@ -14,12 +14,12 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy_continuum import version_class
 
-from backoffice.models import Import, Invoice
+from backoffice.models import Import, ImportStatus, Invoice
 from backoffice.platform.extensions import db
 from backoffice.services import authority, meter_invoices
 from backoffice.services.authority import Action, AuthorityError, Given
 from tests.billing.test_vat import DAY, DUE, held_meter, rate
-from tests.imports.test_moving_in import imported
+from tests.imports.test_moving_in import imported, run_on_the_page
 from tests.pages import INDONESIAN, shown
 
 D = Decimal
@@ -149,3 +149,12 @@ def test_corrected_after_its_number_an_invoice_needs_a_replacement_and_takes_a_n
     assert authority.action_needed(db.session.connection(), changed.id) is None
     meter_invoices.withdraw_invoice(db.session.get(Invoice, made["F-2"].id), "twice")
     assert authority.action_needed(db.session.connection(), made["F-2"].id) is Action.CANCEL
+
+
+@pytest.mark.production_path("real workers")
+def test_numbers_import_through_the_page_and_a_real_worker_as_the_runtime_role(app, client, admin, redis_url):
+    invoices()
+    file = "Referensi;Nomor Faktur Pajak\nF-1;04002600000000001\nF-2;04002600000000002\n"
+    _address, record = run_on_the_page(app, client, redis_url, "tax_office_numbers", "coretax.csv", file.encode())
+    assert record.status == ImportStatus.DONE, record.error
+    assert numbers() == {"F-1": ("04002600000000001", None), "F-2": ("04002600000000002", None), "F-W": (None, None)}
